@@ -1,0 +1,97 @@
+"""Controller-side filters for the ascend-fa roles: compatibility check, build key, -j, build plan.
+
+Thin wrappers over the ``ascend_fa`` package (installed with this repo; the repo root is added to the path
+when it is not, so a plain ``ansible-playbook`` from a checkout works too).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+try:
+    from ascend_fa import buildplan, checklist, compat, recipes
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+    from ascend_fa import buildplan, checklist, compat, recipes
+
+from ansible.errors import AnsibleFilterError
+
+_MATRIX_CACHE: dict[str, dict] = {}
+
+
+def fa_recipe_load(name: str, dirs: list[str] | None = None) -> dict:
+    """Load recipe ``name``; its template strings stay as data (rendered by fa_recipe_render only)."""
+    try:
+        return recipes.load(name, list(dirs or []))
+    except recipes.RecipeError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def fa_recipe_render(template: str, **values) -> str:
+    try:
+        return recipes.render(str(template), **values)
+    except recipes.RecipeError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def _matrix(path: str | None) -> dict:
+    key = path or ""
+    if key not in _MATRIX_CACHE:
+        _MATRIX_CACHE[key] = compat.load_matrix(path or None)
+    return _MATRIX_CACHE[key]
+
+
+def fa_compat_problems(facts: dict, recipe: dict | None = None, matrix_file: str | None = None) -> list[dict]:
+    """Problems of a host's ``ansible_facts.ascend`` for ``recipe`` (a loaded recipe dict)."""
+    release = None
+    tag = None
+    if recipe:
+        tag = recipe.get("tag")
+        release = {"tag": tag, "cann": recipe.get("cann"), "soc_families": recipe.get("soc_families")}
+    return [p.as_dict() for p in compat.check(facts or {}, _matrix(matrix_file), tag=tag, release=release)]
+
+
+def fa_checklist_problems(facts: dict, opts: dict | None = None) -> list[dict]:
+    return [p.as_dict() for p in checklist.problems(facts or {}, opts)]
+
+
+def fa_problem_lines(problems: list[dict], host: str) -> list[str]:
+    return [compat.Problem(**p).line(host) for p in problems]
+
+
+def fa_build_key(facts: dict, recipe: dict) -> str:
+    return buildplan.build_key(recipe["name"], recipe["commit"], facts.get("soc_family") or "",
+                               facts.get("cann_version") or "", facts.get("arch") or "")
+
+
+def fa_build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None = None) -> int:
+    per_job = int((recipe.get("build") or {}).get("mem_per_job_mb", 4096))
+    return buildplan.build_jobs(facts.get("cpu_count"), facts.get("mem_total_mb"), per_job, cap, override or None)
+
+
+def fa_build_plan(hostvars: dict, hosts: list[str], build_host: str | None = None) -> dict:
+    info = {}
+    for h in hosts:
+        hv = hostvars[h]
+        if not hv.get("fa_needs_install"):
+            continue
+        facts = (hv.get("ansible_facts") or {}).get("ascend") or {}
+        info[h] = {"build_key": hv.get("fa_build_key"), "soc_family": facts.get("soc_family"),
+                   "cann_version": facts.get("cann_version"), "arch": facts.get("arch"),
+                   "jobs": hv.get("fa_build_jobs_effective"), "cann_set_env": facts.get("cann_set_env")}
+    return buildplan.plan(info, build_host or None)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "fa_compat_problems": fa_compat_problems,
+            "fa_recipe_load": fa_recipe_load,
+            "fa_recipe_render": fa_recipe_render,
+            "fa_build_key": fa_build_key,
+            "fa_checklist_problems": fa_checklist_problems,
+            "fa_problem_lines": fa_problem_lines,
+            "fa_build_jobs": fa_build_jobs,
+            "fa_build_plan": fa_build_plan,
+        }
