@@ -1,0 +1,520 @@
+"""SIMULATOR: ``sim-apply`` lays out a simulated Ascend node's files from /etc/ascend-sim/host.json.
+
+It writes, at the real default paths (ascend-facts.md §2 and §5):
+- driver and firmware ``version.info`` and ``/etc/ascend_install.info``;
+- CANN in the ``toolkit`` layout (before 8.5: ``ascend-toolkit/<ver>`` + ``latest`` + ``ascend-toolkit/set_env.sh``)
+  or the ``cann`` layout (8.5+: ``cann-<ver>`` + ``cann`` + ``cann/set_env.sh``), with ``<arch>-linux/*install.info``,
+  ``version.cfg``, ``opp|compiler|runtime/version.info``, ``opp/vendors/`` and ``lib64/``;
+- ``/usr/local/bin/npu-smi`` (the fake one), the torch ``.pth`` and, when present in the node folder, the
+  compiled ``libascendcl.so``, ``bisheng`` and the ``torch_npu`` stand-in.
+
+Re-running is idempotent: files are rewritten only when their content changes (so install-time mtimes stay put),
+and ``opp/vendors`` is kept. A changed ``cann_version`` is applied like a real toolkit upgrade: the old tree is
+moved to the new version's path and ``opp/vendors/*`` is removed except ``config.ini``. One-shot faults run with
+``--action NAME``. ``root`` lets unit tests lay everything out under a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__:
+    from .simnode import MODELS, HostConfigError, load_host, soc_dir, version_tuple
+else:  # run as /opt/ascend-sim/node/sim-apply inside a node
+    from simnode import MODELS, HostConfigError, load_host, soc_dir, version_tuple
+
+NODE_DIR = "/opt/ascend-sim/node"
+TORCH_DIR = "/opt/ascend-sim/torch"
+STATE = "var/lib/ascend-sim/state.json"
+DIST_PACKAGES = "usr/local/lib/python3.11/dist-packages"
+HEADER = "SIMULATOR (ascend-sim)"
+
+
+# ------------------------------------------------------------------------------------------- pure renderers
+
+
+def inner_version(version: str) -> str:
+    """Inner build number in the ``Version=`` style of opp/version.info, e.g. ``8.5.0`` -> ``8.5.0.2.220``."""
+    nums = [*version_tuple(version), 0, 0, 0][:3]
+    rc = re.search(r"RC(\d+)", version, re.IGNORECASE)
+    return f"{nums[0]}.{nums[1]}.{nums[2]}.{int(rc.group(1)) if rc else 2}.220"
+
+
+def _c_code(version: str) -> int:
+    major, minor = [*version_tuple(version), 0, 0][:2]
+    return (major - 8) * 10 + minor + 19
+
+
+def innerversion_code(version: str) -> str:
+    """``Innerversion=`` style code, e.g. 8.0.RC3 -> ``V100R001C19SPC001B220``."""
+    return f"V100R001C{_c_code(version)}SPC001B220"
+
+
+def cann_rel(host: dict[str, Any]) -> str:
+    """The CANN install folder relative to the Ascend home."""
+    ver = host["cann_version"]
+    return f"ascend-toolkit/{ver}" if host["cann_layout"] == "toolkit" else f"cann-{ver}"
+
+
+def cann_public(host: dict[str, Any]) -> str:
+    """The stable path users source and link against (``.../ascend-toolkit/latest`` or ``.../cann``)."""
+    base = host["ascend_home"]
+    return f"{base}/ascend-toolkit/latest" if host["cann_layout"] == "toolkit" else f"{base}/cann"
+
+
+def render_set_env(host: dict[str, Any]) -> str:
+    """set_env.sh with the exports of CANN's script (ascend-facts §5.1) plus the driver library folders."""
+    home = cann_public(host)
+    return f"""#!/bin/sh
+# {HEADER}: stand-in for CANN's set_env.sh; same variables as the real script.
+export ASCEND_TOOLKIT_HOME={home}
+_ascend_drv=$(sed -n 's/^Driver_Install_Path_Param=//p' /etc/ascend_install.info 2>/dev/null)
+_ascend_drv=${{_ascend_drv:-{host["ascend_home"]}}}
+export LD_LIBRARY_PATH=${{_ascend_drv}}/driver/lib64:${{_ascend_drv}}/driver/lib64/common:\
+${{_ascend_drv}}/driver/lib64/driver${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}
+unset _ascend_drv
+export LD_LIBRARY_PATH=${{ASCEND_TOOLKIT_HOME}}/lib64:${{ASCEND_TOOLKIT_HOME}}/lib64/plugin/opskernel:\
+${{ASCEND_TOOLKIT_HOME}}/lib64/plugin/nnengine:\
+${{ASCEND_TOOLKIT_HOME}}/opp/built-in/op_impl/ai_core/tbe/op_tiling/lib/linux/$(arch):$LD_LIBRARY_PATH
+export LD_LIBRARY_PATH=${{ASCEND_TOOLKIT_HOME}}/tools/aml/lib64:${{ASCEND_TOOLKIT_HOME}}/tools/aml/lib64/plugin:\
+$LD_LIBRARY_PATH
+export PYTHONPATH=${{ASCEND_TOOLKIT_HOME}}/python/site-packages:\
+${{ASCEND_TOOLKIT_HOME}}/opp/built-in/op_impl/ai_core/tbe${{PYTHONPATH:+:$PYTHONPATH}}
+export PATH=${{ASCEND_TOOLKIT_HOME}}/bin:${{ASCEND_TOOLKIT_HOME}}/compiler/ccec_compiler/bin:\
+${{ASCEND_TOOLKIT_HOME}}/tools/ccec_compiler/bin:$PATH
+export ASCEND_AICPU_PATH=${{ASCEND_TOOLKIT_HOME}}
+export ASCEND_OPP_PATH=${{ASCEND_TOOLKIT_HOME}}/opp
+export TOOLCHAIN_HOME=${{ASCEND_TOOLKIT_HOME}}/toolkit
+export ASCEND_HOME_PATH=${{ASCEND_TOOLKIT_HOME}}
+"""
+
+
+def _info(pairs: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in pairs)
+
+
+def render_toolkit_install_info(host: dict[str, Any]) -> str:
+    ver = host["cann_version"]
+    return _info([
+        ("package_name", "Ascend-cann-toolkit"), ("version", ver), ("innerversion", innerversion_code(ver)),
+        ("compatible_version", f"[V100R001C13,V100R001C{_c_code(ver)}],[V100R001C30]"),
+        ("arch", host["arch"]), ("os", "linux"),
+        ("path", f"{host['ascend_home']}/{cann_rel(host)}/{host['arch']}-linux"),
+    ])
+
+
+def render_ops_install_info(host: dict[str, Any]) -> str:
+    ver = host["cann_version"]
+    return _info([
+        ("package_name", MODELS[host["model"]].ops_package), ("version", ver),
+        ("innerversion", innerversion_code(ver)), ("arch", host["arch"]), ("os", "linux"),
+        ("path", f"{host['ascend_home']}/{cann_rel(host)}/{host['arch']}-linux"),
+    ])
+
+
+def render_version_cfg(host: dict[str, Any], installed: Sequence[str]) -> str:
+    """version.cfg: ``*_running_version`` for the active version, every installed one in order."""
+    def entry(ver: str) -> str:
+        return f"[{inner_version(ver)}:{ver}]"
+
+    running = entry(host["cann_version"])
+    lines = ["# version: 1.0"]
+    lines += [f"{part}_running_version={running}" for part in ("runtime", "compiler", "opp", "toolkit")]
+    lines.append(f"opp_kernel_running_version={running}")
+    lines.append(f"toolkit_upgrade_version={running}")
+    lines.append("toolkit_installed_version=" + "".join(entry(v) for v in installed))
+    return "\n".join(lines) + "\n"
+
+
+def render_component_version_info(host: dict[str, Any]) -> str:
+    """opp/, compiler/ and runtime/ version.info."""
+    ver = host["cann_version"]
+    short = ".".join(str(n) for n in version_tuple(ver)[:2])
+    return _info([
+        ("Version", inner_version(ver)), ("version_dir", ver), ("timestamp", "20251117_000024591"),
+        ("required_package_amct_acl_version", f'"{short}"'),
+    ])
+
+
+def _drv_major_minor(host: dict[str, Any]) -> str:
+    return ".".join(host["driver_version"].split(".")[:2])
+
+
+def render_driver_version_info(host: dict[str, Any]) -> str:
+    ver = host["driver_version"]
+    return _info([
+        ("Version", ver), ("ascendhal_version", "7.35.23"), ("aicpu_version", "1.0"), ("tdt_version", "1.0"),
+        ("log_version", "1.0"), ("prof_version", "2.0"), ("dvppkernels_version", "1.1"), ("tsfw_version", "1.0"),
+        ("Innerversion", "V100R001C25SPC001B224"),
+        ("compatible_version", "[V100R001C13],[V100R001C15],[V100R001C17],[V100R001C18],[V100R001C19]"),
+        ("compatible_version_fw", host["driver_compatible_fw"] or "[7.0.0,7.9.99]"),
+        ("package_version", ver),
+    ])
+
+
+def render_firmware_version_info(host: dict[str, Any]) -> str:
+    mm = _drv_major_minor(host)
+    return _info([
+        ("Version", host["firmware_version"]), ("firmware_version", "1.0"),
+        ("package_version", host["driver_version"]),
+        ("compatible_version_drv", host["firmware_compatible_drv"] or f"[{mm},{mm}.]"),
+    ])
+
+
+def render_ascend_install_info(host: dict[str, Any]) -> str:
+    base = host["ascend_home"]
+    return _info([
+        ("UserName", "HwHiAiUser"), ("UserGroup", "HwHiAiUser"), ("Driver_Install_Type", "full"),
+        ("Driver_Install_Path_Param", base), ("Driver_Install_For_All", "yes"), ("Driver_Install_Mode", "normal"),
+        ("Firmware_Install_Type", "full"), ("Firmware_Install_Path_Param", base),
+    ])
+
+
+def render_torch_npu_metadata(version: str) -> str:
+    return f"Metadata-Version: 2.1\nName: torch_npu\nVersion: {version}\nSummary: {HEADER} torch_npu stand-in\n"
+
+
+# --------------------------------------------------------------------------------------------- file helpers
+
+
+def write_if_changed(path: Path, text: str | bytes, mode: int = 0o644) -> bool:
+    """Write atomically when the content differs; return whether it changed."""
+    data = text.encode() if isinstance(text, str) else text
+    if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.sim-tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(mode)
+    tmp.replace(path)
+    return True
+
+
+def symlink(path: Path, target: str) -> bool:
+    """Point ``path`` at ``target`` (replacing what is there); return whether it changed."""
+    if path.is_symlink() and os.readlink(path) == target:
+        return False
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return True
+
+
+def remove(path: Path) -> bool:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return True
+    if path.is_dir():
+        shutil.rmtree(path)
+        return True
+    return False
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ the node
+
+
+class Node:
+    """One layout run: host config, target root, node folder, persisted state and a change log."""
+
+    def __init__(self, host: dict[str, Any], root: Path, node_dir: Path) -> None:
+        self.host = host
+        self.root = root
+        self.node_dir = node_dir
+        self.changes: list[str] = []
+        state_path = root / STATE
+        self.state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
+
+    def path(self, absolute: str) -> Path:
+        return self.root / absolute.lstrip("/")
+
+    @property
+    def ascend(self) -> Path:
+        return self.path(self.host["ascend_home"])
+
+    @property
+    def cann_home(self) -> Path:
+        return self.ascend / cann_rel(self.host)
+
+    def note(self, changed: bool, what: str) -> None:
+        if changed:
+            self.changes.append(what)
+
+    def write(self, path: Path, text: str | bytes, mode: int = 0o644) -> None:
+        self.note(write_if_changed(path, text, mode), f"wrote {path}")
+
+    def save_state(self) -> None:
+        write_if_changed(self.root / STATE, json.dumps(self.state, indent=1, sort_keys=True) + "\n")
+
+
+def ensure_driver(node: Node) -> None:
+    host = node.host
+    node.write(node.ascend / "driver/version.info", render_driver_version_info(host))
+    node.write(node.ascend / "firmware/version.info", render_firmware_version_info(host))
+    node.write(node.path("/etc/ascend_install.info"), render_ascend_install_info(host))
+    for sub in ("driver/lib64/common", "driver/lib64/driver", "driver/tools", "add-ons"):
+        (node.ascend / sub).mkdir(parents=True, exist_ok=True)
+    if node.root == Path("/"):
+        ensure_user()
+
+
+def ensure_user() -> None:
+    """The driver installer's HwHiAiUser user and group."""
+    probe = subprocess.run(["id", "HwHiAiUser"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        subprocess.run(["groupadd", "-f", "HwHiAiUser"], capture_output=True, check=False)
+        subprocess.run(["useradd", "-r", "-g", "HwHiAiUser", "-d", "/home/HwHiAiUser", "-s", "/bin/bash",
+                        "HwHiAiUser"], capture_output=True, check=False)
+
+
+def wipe_vendors(vendors: Path) -> None:
+    """What a toolkit upgrade does to custom operator packages: everything but config.ini goes."""
+    if not vendors.is_dir():
+        return
+    for entry in vendors.iterdir():
+        if entry.name != "config.ini":
+            remove(entry)
+
+
+def _migrate(node: Node) -> None:
+    """Apply a changed CANN version/layout as an in-place upgrade of the previous tree."""
+    prev = node.state.get("cann_rel")
+    if not prev or prev == cann_rel(node.host):
+        return
+    old = node.ascend / prev
+    if old.is_dir() and not node.cann_home.exists():
+        node.cann_home.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(node.cann_home)
+        wipe_vendors(node.cann_home / "opp/vendors")
+        node.changes.append(f"upgraded CANN {prev} -> {cann_rel(node.host)}")
+    if prev.startswith("ascend-toolkit/") and old.parent.is_dir() and not old.is_dir():
+        _drop_empty_toolkit(node)
+
+
+def _drop_empty_toolkit(node: Node) -> None:
+    toolkit = node.ascend / "ascend-toolkit"
+    if not any(p.is_dir() and not p.is_symlink() for p in toolkit.iterdir()):
+        remove(toolkit)
+
+
+def _entry_points(node: Node) -> None:
+    """latest/cann symlink and set_env.sh for the active layout; drop the other layout's entry points."""
+    host = node.host
+    set_env = render_set_env(host)
+    if host["cann_layout"] == "toolkit":
+        node.note(symlink(node.ascend / "ascend-toolkit/latest", host["cann_version"]), "linked latest")
+        node.write(node.ascend / "ascend-toolkit/set_env.sh", set_env, 0o755)
+        node.note(remove(node.ascend / "cann"), "removed cann link")
+    else:
+        node.note(symlink(node.ascend / "cann", f"cann-{host['cann_version']}"), "linked cann")
+        node.write(node.cann_home / "set_env.sh", set_env, 0o755)
+        toolkit = node.ascend / "ascend-toolkit"
+        if toolkit.is_dir():
+            node.note(remove(toolkit / "latest"), "removed latest link")
+            remove(toolkit / "set_env.sh")
+            _drop_empty_toolkit(node)
+
+
+def _skeleton(node: Node) -> None:
+    host, home = node.host, node.cann_home
+    arch = host["arch"]
+    for sub in (
+        "bin", "lib64/plugin/opskernel", "lib64/plugin/nnengine", "python/site-packages", "toolkit",
+        "compiler/ccec_compiler/bin", "opp/vendors", f"opp/built-in/op_impl/ai_core/tbe/op_tiling/lib/linux/{arch}",
+        f"opp/built-in/op_impl/ai_core/tbe/kernel/{soc_dir(host['model'])}", f"{arch}-linux/lib64",
+    ):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    node.write(home / f"{arch}-linux/ascend_toolkit_install.info", render_toolkit_install_info(host))
+    ops_info = home / f"{arch}-linux/ascend_ops_install.info"
+    if host["cann_layout"] == "cann":
+        node.write(ops_info, render_ops_install_info(host))
+    else:
+        remove(ops_info)
+    history = [v for v in node.state.get("history", []) if v != host["cann_version"]] + [host["cann_version"]]
+    node.state["history"] = history
+    node.write(home / "version.cfg", render_version_cfg(host, history))
+    for part in ("opp", "compiler", "runtime"):
+        node.write(home / part / "version.info", render_component_version_info(host))
+
+
+def _libascendcl(node: Node) -> None:
+    src = node.node_dir / "cann/libascendcl.c"
+    if not src.is_file():
+        return
+    out = node.cann_home / "lib64/libascendcl.so"
+    built = node.state.setdefault("built", {})
+    digest = sha256_file(src)
+    if out.is_file() and built.get(str(out)) == digest:
+        return
+    tmp = out.with_name(".libascendcl.so.sim-tmp")
+    proc = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"gcc libascendcl.c failed: {proc.stderr.strip()}")
+    tmp.replace(out)
+    built[str(out)] = digest
+    node.changes.append(f"built {out}")
+
+
+def _bisheng(node: Node) -> None:
+    src = node.node_dir / "cann/bisheng"
+    if src.is_file():
+        node.write(node.cann_home / "compiler/ccec_compiler/bin/bisheng", src.read_bytes(), 0o755)
+
+
+def ensure_cann(node: Node) -> None:
+    _migrate(node)
+    _skeleton(node)
+    _entry_points(node)
+    _libascendcl(node)
+    _bisheng(node)
+    node.state["cann_rel"] = cann_rel(node.host)
+
+
+def remove_cann(node: Node) -> None:
+    """Fault ``no-cann``: no toolkit at all (driver and firmware stay)."""
+    for entry in [node.ascend / "ascend-toolkit", node.ascend / "cann", *node.ascend.glob("cann-*")]:
+        node.note(remove(entry), f"removed {entry}")
+    node.state.pop("cann_rel", None)
+
+
+def ensure_npu_smi(node: Node) -> None:
+    link = node.path("/usr/local/bin/npu-smi")
+    if "remove-npu-smi" in node.host["faults"]:
+        node.note(remove(link), "removed npu-smi")
+    else:
+        node.note(symlink(link, str(Path(NODE_DIR) / "npu-smi")), "linked npu-smi")
+
+
+def ensure_python(node: Node) -> None:
+    """torch ``.pth`` and, when the stand-in exists, ``torch_npu`` with its dist-info version."""
+    site = node.path(DIST_PACKAGES)
+    node.write(site / "ascend-sim-torch.pth", TORCH_DIR + "\n")
+    src = node.node_dir / "torch_npu"
+    if not src.is_dir():
+        return
+    dest = site / "torch_npu"
+    digest = tree_digest(src)
+    if not dest.is_dir() or node.state.get("torch_npu_tree") != digest:
+        remove(dest)
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        node.state["torch_npu_tree"] = digest
+        node.changes.append(f"installed {dest}")
+    version = str(node.host["torch_npu_version"])
+    info = site / f"torch_npu-{version}.dist-info"
+    for stale in site.glob("torch_npu-*.dist-info"):
+        if stale != info:
+            remove(stale)
+    node.write(info / "METADATA", render_torch_npu_metadata(version))
+    node.write(info / "INSTALLER", "ascend-sim\n")
+    node.write(info / "top_level.txt", "torch_npu\n")
+
+
+# ---------------------------------------------------------------------------------------- one-shot actions
+
+
+class ActionError(RuntimeError):
+    """A one-shot fault found nothing to act on."""
+
+
+def _vendors(node: Node) -> Path:
+    vendors = node.cann_home / "opp/vendors"
+    if not vendors.is_dir():
+        raise ActionError(f"no CANN opp/vendors folder at {vendors}")
+    return vendors
+
+
+def action_corrupt_lib(node: Node) -> None:
+    """Overwrite every vendor's op_api/lib/libcust_opapi.so with garbage."""
+    libs = sorted(_vendors(node).glob("*/op_api/lib/libcust_opapi.so"))
+    if not libs:
+        raise ActionError("no vendors/*/op_api/lib/libcust_opapi.so to corrupt (install a package first)")
+    for lib in libs:
+        lib.write_bytes(b"ascend-sim: corrupted library\n" + hashlib.sha256(str(lib).encode()).digest() * 64)
+        node.changes.append(f"corrupted {lib}")
+
+
+def action_vendor_not_first(node: Node) -> None:
+    """Reorder load_priority in vendors/config.ini so the first vendor is no longer first."""
+    config = _vendors(node) / "config.ini"
+    text = config.read_text() if config.is_file() else ""
+    match = re.search(r"^load_priority=(.*)$", text, re.MULTILINE)
+    vendors = [v for v in (match.group(1).split(",") if match else []) if v]
+    if len(vendors) >= 2:
+        vendors = [*vendors[1:], vendors[0]]
+    else:
+        (config.parent / "customize").mkdir(exist_ok=True)
+        vendors = ["customize", *vendors]
+    line = "load_priority=" + ",".join(vendors)
+    text = re.sub(r"^load_priority=.*$", line, text, flags=re.MULTILINE) if match else text + line + "\n"
+    config.write_text(text)
+    config.chmod(0o640)
+    node.changes.append(f"{config}: {line}")
+
+
+ACTIONS: dict[str, Callable[[Node], None]] = {
+    "corrupt-lib": action_corrupt_lib,
+    "vendor-not-first": action_vendor_not_first,
+}
+
+
+def apply(host: dict[str, Any], root: Path = Path("/"), node_dir: Path = Path(NODE_DIR),
+          actions: Sequence[str] = ()) -> list[str]:
+    """Lay out the node described by ``host`` under ``root``; run ``actions``; return what changed."""
+    node = Node(host, root, node_dir)
+    ensure_driver(node)
+    if "no-cann" in host["faults"]:
+        remove_cann(node)
+    else:
+        ensure_cann(node)
+    ensure_npu_smi(node)
+    ensure_python(node)
+    for name in actions:
+        ACTIONS[name](node)
+    node.save_state()
+    return node.changes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sim-apply", description=f"{HEADER}: lay out a simulated Ascend node")
+    parser.add_argument("--host-json", default=None, help="default: /etc/ascend-sim/host.json")
+    parser.add_argument("--root", default="/", help="lay out under this folder (tests)")
+    parser.add_argument("--node-dir", default=NODE_DIR)
+    parser.add_argument("--action", action="append", default=[], choices=sorted(ACTIONS))
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        host = load_host(args.host_json)
+        changes = apply(host, Path(args.root), Path(args.node_dir), args.action)
+    except (OSError, HostConfigError, ActionError, RuntimeError) as exc:
+        print(f"sim-apply: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, ActionError) else 1
+    if args.verbose:
+        for line in changes:
+            print(line)
+    return 0
