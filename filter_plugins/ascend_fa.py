@@ -10,10 +10,10 @@ import os
 import sys
 
 try:
-    from ascend_fa import buildplan, checklist, compat, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, recipes
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-    from ascend_fa import buildplan, checklist, compat, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, recipes
 
 from ansible.errors import AnsibleFilterError
 
@@ -83,6 +83,11 @@ def fa_build_plan(hostvars: dict, hosts: list[str], build_host: str | None = Non
     return buildplan.plan(info, build_host or None)
 
 
+def fa_cached_artifacts(keys: list[str], cache_dir: str) -> dict:
+    """Build key -> artifact metadata for the keys whose package is in the controller cache and intact."""
+    return artifacts.lookup_many(cache_dir, list(keys))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -94,4 +99,5 @@ class FilterModule:
             "fa_problem_lines": fa_problem_lines,
             "fa_build_jobs": fa_build_jobs,
             "fa_build_plan": fa_build_plan,
+            "fa_cached_artifacts": fa_cached_artifacts,
         }

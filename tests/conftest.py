@@ -16,16 +16,22 @@ for sub in ("library", "kernels"):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import ansible.module_utils  # noqa: E402  (the real package, so the alias below sits beside it)
+import importlib.abc  # noqa: E402
 
-for path in sorted((ROOT / "module_utils").glob("*.py")):
-    if path.name == "__init__.py":
-        continue
-    name = f"ansible.module_utils.{path.stem}"
-    if name in sys.modules:
-        continue
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    setattr(ansible.module_utils, path.stem, mod)
+MODULE_UTILS = ROOT / "module_utils"
+
+
+class _RepoModuleUtils(importlib.abc.MetaPathFinder):
+    """Resolve ``ansible.module_utils.<name>`` to ``module_utils/<name>.py`` of this repo."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix = "ansible.module_utils."
+        if not fullname.startswith(prefix) or "." in fullname[len(prefix):]:
+            return None
+        candidate = MODULE_UTILS / f"{fullname[len(prefix):]}.py"
+        if candidate.is_file():
+            return importlib.util.spec_from_file_location(fullname, candidate)
+        return None
+
+
+sys.meta_path.insert(0, _RepoModuleUtils())

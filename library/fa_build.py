@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ascend-fa contributors
+# Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fa_build
+short_description: Build an ops-transformer custom operator package in one call
+description:
+  - Sources the CANN environment, runs the recipe's build command in the source tree, keeps the whole log in
+    I(log), finds the one package matching I(output_glob) and returns its path and sha256.
+  - On failure returns the last lines of the log so the operator sees the compiler's error, not a stack trace.
+version_added: "0.1.0"
+options:
+  src:
+    description: Source tree (a checkout of the pinned tag).
+    type: path
+    required: true
+  command:
+    description: Rendered build command, e.g. C(bash build.sh --pkg --soc=ascend910b --ops=flash_attention_score -j8).
+    type: str
+    required: true
+  set_env:
+    description: Environment scripts sourced first (the CANN set_env.sh).
+    type: list
+    elements: path
+    default: []
+  output_glob:
+    description: Glob, relative to I(src), of the package the build writes.
+    type: str
+    required: true
+  log:
+    description: Where the full build log is written on the build host.
+    type: path
+    required: true
+  timeout:
+    description: Seconds before the build is killed.
+    type: int
+    default: 7200
+  clean:
+    description: Remove earlier outputs matching I(output_glob) first.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+author: ascend-fa contributors
+"""
+
+EXAMPLES = r"""
+- name: Build the FlashAttention package
+  fa_build:
+    src: /var/tmp/ascend-fa/src/ops-transformer-v9.0.1-0123abcd
+    command: bash build.sh --pkg --soc=ascend910b --ops=flash_attention_score --vendor_name=ascendfa -j8
+    set_env: [/usr/local/Ascend/cann/set_env.sh]
+    output_glob: build_out/cann-ops-transformer-*linux*.run
+    log: /var/tmp/ascend-fa/logs/0123abcd.log
+"""
+
+RETURN = r"""
+artifact:
+  description: Absolute path of the built package.
+  returned: success
+  type: str
+sha256:
+  description: sha256 of the package.
+  returned: success
+  type: str
+seconds:
+  description: Wall time of the build command.
+  returned: always
+  type: float
+log_tail:
+  description: Last lines of the build log.
+  returned: always
+  type: str
+"""
+
+import glob
+import os
+import shlex
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.fa_manifest import sha256_file
+
+
+def command_line(set_env: list[str], src: str, command: str, log: str, timeout: int) -> str:
+    sources = "".join(f"source {shlex.quote(s)} >/dev/null 2>&1; " for s in set_env)
+    return (f"set -o pipefail; {sources}cd {shlex.quote(src)} && "
+            f"timeout --kill-after=30 {int(timeout)} {command} > {shlex.quote(log)} 2>&1")
+
+
+def log_tail(path: str, lines: int = 40) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "\n".join(fh.read().rstrip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def find_output(src: str, pattern: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(src, pattern)), key=os.path.getmtime)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            command=dict(type="str", required=True),
+            set_env=dict(type="list", elements="path", default=[]),
+            output_glob=dict(type="str", required=True),
+            log=dict(type="path", required=True),
+            timeout=dict(type="int", default=7200),
+            clean=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not os.path.isdir(p["src"]):
+        module.fail_json(msg=f"source tree {p['src']} does not exist: the fetch step did not run or failed")
+    missing = [s for s in p["set_env"] if not os.path.isfile(s)]
+    if missing:
+        module.fail_json(msg=f"CANN environment script {', '.join(missing)} not found on the build host. "
+                             "Fix: install the CANN toolkit there or pick another fa_build_host")
+    if module.check_mode:
+        module.exit_json(changed=True, msg=f"would run: {p['command']}", seconds=0.0, log_tail="")
+    if p["clean"]:
+        for old in find_output(p["src"], p["output_glob"]):
+            os.remove(old)
+    os.makedirs(os.path.dirname(p["log"]), exist_ok=True)
+    start = time.monotonic()
+    rc, _out, err = module.run_command(["bash", "-c", command_line(p["set_env"], p["src"], p["command"], p["log"],
+                                                                   p["timeout"])])
+    seconds = round(time.monotonic() - start, 2)
+    tail = log_tail(p["log"]) or err
+    if rc != 0:
+        why = "timed out" if rc in (124, 137) else f"failed (rc={rc})"
+        module.fail_json(msg=f"build {why} after {seconds}s: {p['command']}\n--- last lines of {p['log']} ---\n{tail}",
+                         rc=rc, seconds=seconds, log=p["log"], log_tail=tail)
+    outputs = find_output(p["src"], p["output_glob"])
+    if len(outputs) != 1:
+        module.fail_json(msg=f"build succeeded but {len(outputs)} files match {p['output_glob']} in {p['src']} "
+                             f"(expected exactly one): {outputs}", seconds=seconds, log=p["log"], log_tail=tail)
+    artifact = outputs[0]
+    module.exit_json(changed=True, artifact=artifact, sha256=sha256_file(artifact), size=os.path.getsize(artifact),
+                     seconds=seconds, log=p["log"], log_tail=tail)
+
+
+if __name__ == "__main__":
+    main()

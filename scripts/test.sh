@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it: set-up, linters, unit tests, end-to-end tests on a simulated fleet,
+# Molecule scenarios. Usage: scripts/test.sh [--quick] (quick: linters + unit tests, no containers).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+"$ROOT/scripts/setup.sh"
+VENV=${ASCEND_FA_VENV:-$ROOT/.venv}
+export PATH="$VENV/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg" PYTHONUNBUFFERED=1
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "ruff"
+ruff check .
+step "yamllint"
+yamllint -s .
+step "ansible-lint (production profile)"
+ansible-lint --offline -q playbooks roles deploy_fa.yml
+
+if [[ ${1:-} == --quick ]]; then
+  step "pytest (unit)"
+  pytest -q -m "not fleet" tests
+  exit 0
+fi
+
+step "pytest (unit + end-to-end on simulated fleets)"
+pytest -q -rs tests
+if [[ -d molecule ]] && compgen -G "molecule/*/molecule.yml" >/dev/null; then
+  step "molecule test --all"
+  molecule test --all
+fi
