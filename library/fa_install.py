@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: ascend-fa contributors
 # Apache-2.0
 
@@ -129,7 +128,7 @@ rolled_back:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.fa_install_lib import VENDOR_RE, InstallError, Installer
+from ansible.module_utils.fa_install_lib import VENDOR_RE, Installer, InstallError
 
 
 def build_module() -> AnsibleModule:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Install, keep and roll back ops-transformer custom operator packages (.run) on a host.
 
 Standard library only (shipped as ``ansible.module_utils.fa_install_lib``). The module ``fa_install`` is a thin

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.fa_install_lib import InstallError, Installer
+from ansible.module_utils.fa_install_lib import Installer, InstallError
 
 FAKE_RUN = r"""#!/bin/bash
 # minimal stand-in for a custom op .run: installs vendors/<v>/op_api/lib/libcust_opapi.so into $ASCEND_OPP_PATH
