@@ -1,0 +1,123 @@
+"""SIMULATOR (ascend-fa): the simulated host as the torch_npu stand-in sees it.
+
+Reads the per-host description ``/etc/ascend-sim/host.json`` (``ASCEND_SIM_HOST_JSON`` overrides the path)
+afresh on every call, so a test can change a card's health while a process runs. Maps the model to the
+SoC names CANN uses and applies ``ASCEND_RT_VISIBLE_DEVICES`` the way the runtime documents it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+DEFAULT_HOST_JSON = "/etc/ascend-sim/host.json"
+
+# model in host.json -> (CANN soc_version, numeric soc id of torch_npu._C._npu_get_soc_version, HBM MiB)
+_MODELS = {
+    "910B1": ("Ascend910B1", 220, 65536),
+    "910B2": ("Ascend910B2", 221, 65536),
+    "910B2C": ("Ascend910B2C", 222, 65536),
+    "910B3": ("Ascend910B3", 223, 65536),
+    "910B4": ("Ascend910B4", 224, 32768),
+    "910B4-1": ("Ascend910B4-1", 225, 65536),
+    "A3-9391": ("Ascend910_9391", 250, 65536),
+    "A3-9392": ("Ascend910_9392", 251, 65536),
+    "A3-9381": ("Ascend910_9381", 252, 65536),
+    "A3-9382": ("Ascend910_9382", 253, 65536),
+    "A3-9372": ("Ascend910_9372", 254, 65536),
+    "A3-9362": ("Ascend910_9362", 255, 65536),
+    "310P1": ("Ascend310P1", 200, 44280),
+    "310P3": ("Ascend310P3", 202, 44280),
+    "310P5": ("Ascend310P5", 203, 44280),
+    "310P7": ("Ascend310P7", 204, 44280),
+    "910": ("Ascend910A", 100, 32768),
+    "950PR": ("Ascend950PR", 260, 131072),
+    "950DT": ("Ascend950DT", 260, 131072),
+}
+
+
+def host_json_path() -> str:
+    return os.environ.get("ASCEND_SIM_HOST_JSON") or DEFAULT_HOST_JSON
+
+
+def load_host() -> dict:
+    """The host description, or {} when the file is missing or unreadable (no NPU)."""
+    try:
+        with open(host_json_path(), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def soc_version(host: dict | None = None) -> str:
+    """CANN soc_version of the host's chips, e.g. Ascend910B3, Ascend910_9392, Ascend310P3."""
+    host = load_host() if host is None else host
+    model = str(host.get("model", ""))
+    if model in _MODELS:
+        return _MODELS[model][0]
+    if model.upper().startswith("A3-"):
+        return "Ascend910_" + model[3:]
+    return "Ascend" + model if model else ""
+
+
+def soc_id(host: dict | None = None) -> int:
+    host = load_host() if host is None else host
+    return _MODELS.get(str(host.get("model", "")), ("", 0, 0))[1]
+
+
+def hbm_total_mb(host: dict | None = None) -> int:
+    host = load_host() if host is None else host
+    return _MODELS.get(str(host.get("model", "")), ("", 0, 65536))[2]
+
+
+def soc_family(soc: str) -> str:
+    """The ops-transformer --soc value a soc_version belongs to (ascend910b, ascend910_93, ...)."""
+    s = soc.lower()
+    for prefix, family in (
+        ("ascend910b", "ascend910b"),
+        ("ascend910_93", "ascend910_93"),
+        ("ascend310p", "ascend310p"),
+        ("ascend950", "ascend950"),
+        ("ascend910", "ascend910"),
+    ):
+        if s.startswith(prefix):
+            return family
+    return s
+
+
+def physical_count(host: dict | None = None) -> int:
+    host = load_host() if host is None else host
+    try:
+        return max(0, int(host.get("npu_count", 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def visible_devices(host: dict | None = None) -> list[int]:
+    """Physical NPU ids visible to this process, in logical order.
+
+    ASCEND_RT_VISIBLE_DEVICES: comma-separated ids in ascending order; parsing stops at the first token
+    that is not a plain number, is out of range or is not ascending ("1, 2,3" -> [1]; "1,3,8" on an
+    8-NPU host -> [1, 3]).
+    """
+    count = physical_count(host)
+    env = os.environ.get("ASCEND_RT_VISIBLE_DEVICES")
+    if env is None:
+        return list(range(count))
+    ids: list[int] = []
+    for token in env.split(","):
+        if not re.fullmatch(r"[0-9]+", token):
+            break
+        value = int(token)
+        if value >= count or (ids and value <= ids[-1]):
+            break
+        ids.append(value)
+    return ids
+
+
+def health(physical_id: int, host: dict | None = None) -> str:
+    host = load_host() if host is None else host
+    table = host.get("health") or {}
+    return str(table.get(str(physical_id), "OK")) if isinstance(table, dict) else "OK"
