@@ -243,7 +243,7 @@ def build_command(kernels_dir: str, python: str, set_env: list[str], device_type
     """
     lines = []
     for script in set_env:
-        q = shlex.quote(script)
+        q = shlex.quote(str(script))
         lines.append(f'source {q} >&2 || echo "fa_verify: source {q} exited $?" >&2')
     check = build_check_args(kernels_dir, python, device_type, extra_args, card, quick)
     lines.append("exec " + " ".join(shlex.quote(a) for a in check))

@@ -1,0 +1,336 @@
+"""fa_verify: pure logic (devices, commands, parsing, aggregation), concurrent per-card runs with timeouts, the
+module end to end (check mode, missing set_env, failing card, results file), and the role on localhost."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for sub in ("library", "kernels"):
+    if str(ROOT / sub) not in sys.path:
+        sys.path.insert(0, str(ROOT / sub))
+
+import fa_verify  # noqa: E402
+
+MODULE = ROOT / "library" / "fa_verify.py"
+FAKE_NPU = ROOT / "tests" / "kernels" / "fake_npu"
+
+# A stand-in for fa_check.py: stdlib only, behaviour chosen per card through the environment.
+FAKE_CHECK = textwrap.dedent("""\
+    import json, os, subprocess, sys, time
+    card = os.environ.get("ASCEND_RT_VISIBLE_DEVICES", "")
+    def cards(var):
+        return [c for c in os.environ.get(var, "").split(",") if c]
+    marker = os.environ.get("FAKE_MARKER_DIR")
+    if marker:
+        open(os.path.join(marker, "card" + card), "w").write(" ".join(sys.argv[1:]))
+    print("library noise on stdout")
+    print("FAKE_SET_ENV=" + os.environ.get("FAKE_SET_ENV", ""), file=sys.stderr)
+    if card in cards("FAIL_CARDS"):
+        print(json.dumps({"ok": False, "device": "npu", "card": card, "passed": 6, "failed": 1,
+                          "max_abs_err": 0.3, "max_rel_err": 2.0, "latency_ms": 1.0,
+                          "errors": ["causal_fp16: 12.5% of elements outside atol=0.005 rtol=0.005"],
+                          "cases": [{"name": "causal_fp16", "ok": False}, {"name": "aligned_fp16", "ok": True}]}))
+        sys.exit(1)
+    if card in cards("CRASH_CARDS"):
+        print("Segmentation fault in libascendcl", file=sys.stderr)
+        sys.exit(139)
+    if card in cards("HANG_CARDS"):
+        child = subprocess.Popen(["sleep", "60"])
+        open(os.environ["HANG_PID_FILE"] + card, "w").write(str(child.pid))
+        time.sleep(60)
+    time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+    print(json.dumps({"ok": True, "device": "npu", "card": card, "passed": 7, "failed": 0,
+                      "max_abs_err": 0.001 * (1 + int(card or 0)), "max_rel_err": 0.01, "latency_ms": 2.0 + int(card or 0),
+                      "errors": [], "cases": [{"name": "aligned_fp16", "ok": True}], "argv": sys.argv[1:]}))
+    """)
+
+
+@pytest.fixture
+def fake_kernels(tmp_path):
+    d = tmp_path / "kernels"
+    d.mkdir()
+    (d / "fa_check.py").write_text(FAKE_CHECK)
+    return d
+
+
+@pytest.fixture
+def set_env_script(tmp_path):
+    p = tmp_path / "set env.sh"  # a space: quoting must hold
+    p.write_text("echo 'set_env chatter on stdout'\nexport FAKE_SET_ENV=yes\n")
+    return p
+
+
+# ------------------------------------------------------------------------------------------- pure functions
+def test_resolve_devices():
+    assert fa_verify.resolve_devices(None, 8) == list(range(8))
+    assert fa_verify.resolve_devices([], 2) == [0, 1]
+    assert fa_verify.resolve_devices([5, 3], 8) == [3, 5]
+    assert fa_verify.resolve_devices([9], None) == [9]
+    with pytest.raises(ValueError, match="out of range"):
+        fa_verify.resolve_devices([8], 8)
+    with pytest.raises(ValueError, match="twice"):
+        fa_verify.resolve_devices([1, 1], 8)
+    with pytest.raises(ValueError, match="devices or npu_count"):
+        fa_verify.resolve_devices(None, None)
+    with pytest.raises(ValueError, match="no card"):
+        fa_verify.resolve_devices(None, 0)
+
+
+def test_build_command():
+    argv = fa_verify.build_command("/opt/k dir", "python3", ["/a/set_env.sh", "/b/x y.bash"], "npu",
+                                   ["--seed", "7"], 3)
+    assert argv[:2] == ["bash", "-c"]
+    lines = argv[2].splitlines()
+    assert lines[0].startswith("source /a/set_env.sh >&2 ||")
+    assert lines[1].startswith("source '/b/x y.bash' >&2 ||")
+    assert lines[2] == "exec python3 '/opt/k dir/fa_check.py' --quick --device npu --card 3 --seed 7"
+    auto = fa_verify.build_command("/k", "/usr/bin/python3", [], "auto", [], 0, quick=False)
+    assert auto == ["bash", "-c", "exec /usr/bin/python3 /k/fa_check.py --card 0"]
+
+
+def test_card_env():
+    env = fa_verify.card_env({"PATH": "/bin"}, 6, "npu", threads=4)
+    assert env["ASCEND_RT_VISIBLE_DEVICES"] == "6" and "CUDA_VISIBLE_DEVICES" not in env
+    assert env["OMP_NUM_THREADS"] == "4" and env["PATH"] == "/bin"
+    env = fa_verify.card_env({"OMP_NUM_THREADS": "16"}, 1, "cuda", threads=4)
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["OMP_NUM_THREADS"] == "16"
+
+
+def test_parse_check_output():
+    assert fa_verify.parse_check_output("") is None
+    assert fa_verify.parse_check_output("banner\n{not json\n") is None
+    out = 'banner\n{"ok": false}\nmore noise\n{"ok": true, "card": "1"}\n\n'
+    assert fa_verify.parse_check_output(out) == {"ok": True, "card": "1"}
+    assert fa_verify.parse_check_output('[1, 2]\n') is None
+
+
+def test_card_result_variants():
+    good = json.dumps({"ok": True, "device": "npu", "max_abs_err": 1e-3, "max_rel_err": 0.02, "latency_ms": 0.5,
+                       "passed": 7, "failed": 0, "cases": []})
+    r = fa_verify.card_result(2, 0, "noise\n" + good, "", False, 60, 1.23456)
+    assert r == {"card": 2, "ok": True, "max_abs_err": 1e-3, "max_rel_err": 0.02, "latency_ms": 0.5, "reason": None,
+                 "rc": 0, "duration_s": 1.235, "device": "npu", "passed": 7, "failed": 0, "failed_cases": []}
+
+    bad = json.dumps({"ok": False, "errors": ["a: x", "b: y", "c: z", "d: w"], "cases": [{"name": "a", "ok": False}]})
+    r = fa_verify.card_result(1, 1, bad, "trace", False, 60, 1)
+    assert not r["ok"] and r["reason"] == "a: x; b: y; c: z; and 1 more" and r["failed_cases"] == ["a"]
+    assert r["stderr_tail"] == "trace"
+
+    r = fa_verify.card_result(4, 139, "", "Segmentation fault", False, 60, 1)
+    assert not r["ok"] and r["reason"] == "no JSON from fa_check.py (exit code 139): Segmentation fault"
+
+    r = fa_verify.card_result(5, None, "", "", True, 30, 30)
+    assert not r["ok"] and r["reason"] == "timeout after 30s"
+
+    r = fa_verify.card_result(6, 3, good, "", False, 60, 1)
+    assert not r["ok"] and "exited 3" in r["reason"]
+
+
+def test_aggregate():
+    ok = [{"card": c, "ok": True, "max_abs_err": 1e-3 * c, "max_rel_err": 0.01, "latency_ms": float(c), "reason": None}
+          for c in (2, 0, 1)]
+    agg = fa_verify.aggregate(ok)
+    assert agg["ok"] and [r["card"] for r in agg["cards"]] == [0, 1, 2] and agg["failed_cards"] == []
+    assert agg["max_abs_err"] == 2e-3 and agg["latency_ms"] == 1.0
+    assert agg["summary"].startswith("3/3 cards passed FlashAttention")
+
+    mixed = ok + [{"card": 7, "ok": False, "max_abs_err": None, "max_rel_err": None, "latency_ms": None,
+                   "reason": "timeout after 60s"}]
+    agg = fa_verify.aggregate(mixed)
+    assert not agg["ok"] and agg["failed_cards"] == [7] and agg["passed"] == 3 and agg["failed"] == 1
+    assert agg["summary"] == "1 of 4 cards failed FlashAttention (card 7): card 7: timeout after 60s"
+
+    assert fa_verify.aggregate([])["ok"] is False
+
+
+# ------------------------------------------------------------------------------------------- processes
+def _jobs(kernels, cards, set_env=(), env_extra=None):
+    base = dict(os.environ, **(env_extra or {}))
+    return [(c, fa_verify.build_command(str(kernels), sys.executable, list(set_env), "npu", [], c),
+             fa_verify.card_env(base, c, "npu", threads=1)) for c in cards]
+
+
+def test_run_all_one_failing_card_names_it(fake_kernels, set_env_script):
+    res = fa_verify.run_all(_jobs(fake_kernels, [0, 1, 2, 3], [str(set_env_script)], {"FAIL_CARDS": "2",
+                                                                                    "CRASH_CARDS": "3"}), 30)
+    agg = fa_verify.aggregate(res)
+    assert agg["failed_cards"] == [2, 3] and not agg["ok"]
+    by = {r["card"]: r for r in agg["cards"]}
+    assert by[0]["ok"] and by[1]["ok"] and by[1]["max_abs_err"] == 0.002 and by[1]["latency_ms"] == 3.0
+    assert by[2]["reason"].startswith("causal_fp16: 12.5% of elements outside") and by[2]["failed_cases"] == [
+        "causal_fp16"]
+    assert by[3]["reason"].startswith("no JSON from fa_check.py (exit code 139)")
+    assert "FAKE_SET_ENV=yes" in by[2]["stderr_tail"]  # the set_env script was sourced
+    assert "set_env chatter" in by[2]["stderr_tail"]  # ... and its stdout kept off the JSON channel
+    assert "card 2:" in agg["summary"] and "card 3:" in agg["summary"]
+
+
+def test_run_all_is_concurrent(fake_kernels):
+    start = time.monotonic()
+    res = fa_verify.run_all(_jobs(fake_kernels, range(4), env_extra={"FAKE_SLEEP": "1.0"}), 30)
+    assert all(r["ok"] for r in res)
+    assert time.monotonic() - start < 3.0  # 4 x 1 s one after another would take over 4 s
+
+
+def test_timeout_kills_the_process_group(fake_kernels, tmp_path):
+    pid_file = str(tmp_path / "hang")
+    start = time.monotonic()
+    res = fa_verify.run_all(_jobs(fake_kernels, [0, 1], env_extra={"HANG_CARDS": "1", "HANG_PID_FILE": pid_file}),
+                            2)
+    assert time.monotonic() - start < 2 + fa_verify.KILL_GRACE_S + 5
+    agg = fa_verify.aggregate(res)
+    assert agg["failed_cards"] == [1]
+    assert agg["cards"][1]["reason"] == "timeout after 2s" and agg["cards"][1]["rc"] is None
+    assert agg["cards"][0]["ok"]
+    grandchild = int(Path(pid_file + "1").read_text())
+    for _ in range(50):  # the killed grandchild may need a moment to be reaped by init
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{grandchild}/stat").exists() and Path(f"/proc/{grandchild}/stat").read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {grandchild} of the timed-out card survived")
+
+
+# ------------------------------------------------------------------------------------------- the module
+def run_module(tmp_path, args, check_mode=False, env=None):
+    payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check_mode)}
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps(payload))
+    proc = subprocess.run([sys.executable, str(MODULE), str(path)], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=120)
+    return json.loads(proc.stdout)
+
+
+def test_module_check_mode_runs_nothing(tmp_path, fake_kernels, set_env_script):
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "set_env": [str(set_env_script)], "npu_count": 2,
+                                "python": sys.executable}, check_mode=True, env={"FAKE_MARKER_DIR": str(marker)})
+    assert res["changed"] is False and not res.get("failed") and res["ok"] is None
+    assert [c["card"] for c in res["commands"]] == [0, 1]
+    assert res["commands"][1]["env"] == {"ASCEND_RT_VISIBLE_DEVICES": "1", "CUDA_VISIBLE_DEVICES": "1"}
+    assert list(marker.iterdir()) == []
+
+
+def test_module_missing_set_env_fails_clearly(tmp_path, fake_kernels):
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "set_env": ["/nonexistent/set_env.sh"],
+                                "devices": [0]})
+    assert res["failed"] is True
+    assert "set_env script not found: /nonexistent/set_env.sh" in res["msg"]
+
+
+def test_module_failing_card(tmp_path, fake_kernels, set_env_script):
+    out = tmp_path / "host" / "verify.json"
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "set_env": [str(set_env_script)], "npu_count": 4,
+                                "python": sys.executable, "device_type": "npu", "timeout": 30,
+                                "set_env_optional": [str(tmp_path / "absent.bash")], "results_file": str(out)},
+                     env={"FAIL_CARDS": "1"})
+    assert res["failed"] is True and res["changed"] is False
+    assert res["msg"].startswith("1 of 4 cards failed FlashAttention (card 1): card 1: causal_fp16")
+    assert res["failed_cards"] == [1] and [c["ok"] for c in res["cards"]] == [True, False, True, True]
+    assert res["set_env"] == [str(set_env_script)]
+    assert res["ansible_facts"]["fa_verify"]["failed_cards"] == [1]
+    saved = json.loads(out.read_text())
+    assert saved["failed_cards"] == [1] and saved["ok"] is False
+
+
+def test_module_all_cards_pass(tmp_path, fake_kernels):
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "devices": [0, 3], "npu_count": 8,
+                                "python": sys.executable, "extra_args": ["--seed", "9"]})
+    assert not res.get("failed") and res["changed"] is False and res["ok"] is True
+    assert [c["card"] for c in res["cards"]] == [0, 3]
+    assert res["ansible_facts"]["fa_verify"]["ok"] is True
+    assert res["msg"].startswith("2/2 cards passed FlashAttention")
+
+
+def test_module_with_real_fa_check_and_fake_npu(tmp_path):
+    """Real kernels/fa_check.py through the npu adapter (fake torch_npu) on 2 cards; card 1 computes wrong results."""
+    env_script = tmp_path / "set_env.sh"
+    env_script.write_text(f"export PYTHONPATH={FAKE_NPU}\nexport FAKE_NPU_BAD_CARDS=1\n")
+    res = run_module(tmp_path, {"kernels_dir": str(ROOT / "kernels"), "set_env": [str(env_script)], "npu_count": 2,
+                                "python": sys.executable, "device_type": "npu", "timeout": 120,
+                                "extra_args": ["--repeats", "1"]})
+    assert res["failed"] is True and res["failed_cards"] == [1], res.get("msg")
+    card0, card1 = res["cards"]
+    assert card0["ok"] and card0["device"] == "npu" and card0["max_abs_err"] < 5e-3 and card0["passed"] == 7
+    assert not card1["ok"] and card1["max_abs_err"] > 0.04 and "outside atol" in card1["reason"]
+
+
+# ------------------------------------------------------------------------------------------- the role
+FAKE_FACTS_MODULE = textwrap.dedent("""\
+    #!/usr/bin/python
+    from ansible.module_utils.basic import AnsibleModule
+    m = AnsibleModule(argument_spec={"facts": {"type": "dict", "required": True}}, supports_check_mode=True)
+    m.exit_json(changed=False, ansible_facts={"ascend": m.params["facts"]})
+    """)
+
+
+@pytest.mark.skipif(shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None,
+                    reason="ansible-playbook not installed next to this interpreter")
+def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_env_script):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "fake_ascend_facts.py").write_text(FAKE_FACTS_MODULE)
+    host = tmp_path / "host"
+    pkg = host / "vendors" / "ascendfa_transformer"
+    (pkg / "bin").mkdir(parents=True)
+    (pkg / "bin" / "set_env.bash").write_text("export FAKE_PKG_ENV=1\n")
+    (host / "manifest.json").write_text(json.dumps({"vendor_dir": str(pkg)}))
+    (tmp_path / "ansible.cfg").write_text(
+        f"[defaults]\nlibrary = {ROOT / 'library'}:{lib}\nroles_path = {ROOT / 'roles'}\n"
+        "gathering = explicit\nretry_files_enabled = False\nstdout_callback = default\n")
+    (tmp_path / "pb.yml").write_text(textwrap.dedent(f"""\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: Fake Ascend facts
+              fake_ascend_facts:
+                facts: {{cann_set_env: "{set_env_script}", device_count: 2, npu_count: 2, fa_package: null}}
+            - name: Verify
+              ansible.builtin.include_role:
+                name: fa_verify
+        """))
+    extra = {"fa_verify_kernels_src": str(fake_kernels), "fa_verify_kernels_dir": str(host / "kernels"),
+             "fa_verify_results_dir": str(tmp_path / "out"), "fa_verify_host_results_file": "",
+             "fa_verify_manifest": str(host / "manifest.json"), "fa_verify_python": sys.executable,
+             "ansible_python_interpreter": sys.executable}
+
+    def play(**env):
+        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
+                               "local", str(tmp_path / "pb.yml"), "-e", json.dumps(extra)],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env=dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), **env))
+        recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", proc.stdout)
+        assert recap, proc.stdout + proc.stderr
+        return proc, int(recap.group(2)), int(recap.group(3))
+
+    proc, changed, failed = play()
+    assert failed == 0 and changed > 0, proc.stdout
+    assert (host / "kernels" / "fa_check.py").read_text() == FAKE_CHECK
+    first = json.loads((tmp_path / "out" / "localhost.json").read_text())
+    assert first["ok"] is True and [c["card"] for c in first["cards"]] == [0, 1]
+    assert first["set_env"] == [str(set_env_script), str(pkg / "bin" / "set_env.bash")]
+
+    # Second run, same inputs except that card 1 now fails: nothing changes on the host, the host fails naming
+    # card 1, and the controller still gets the per-card results.
+    proc, changed, failed = play(FAIL_CARDS="1")
+    assert changed == 0 and failed == 1, proc.stdout
+    assert "card 1" in proc.stdout
+    second = json.loads((tmp_path / "out" / "localhost.json").read_text())
+    assert second["ok"] is False and second["failed_cards"] == [1]
+    assert second["msg"].startswith("1 of 2 cards failed FlashAttention (card 1)")
