@@ -158,7 +158,7 @@ def bench_one(adapter, algo: str, b: int, s: int, n: int, d: int, dtype, limit: 
         res["latency_ms_all"] = [round(t, 4) for t in times]
         res["latency_ms"] = float(statistics.median(times))
         res["tokens_per_s"] = b * s / (res["latency_ms"] / 1000.0) if res["latency_ms"] > 0 else None
-        if peak is not None:
+        if peak:  # None: no allocator statistics (cpu); 0: the allocator did not see this work (a simulator)
             res["peak_mem_mb"], res["peak_mem_source"] = round(peak / MB, 3), "device"
         else:
             res["peak_mem_mb"], res["peak_mem_source"] = res["accounted_peak_mb"], "accounted"

@@ -29,6 +29,7 @@ Anything printed by libraries goes to stderr; stdout carries only the JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -249,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             info = adapter.describe()
         except Exception as exc:  # noqa: BLE001 - reported in the JSON
             setup_error = f"{type(exc).__name__}: {exc}".strip()
+            if args.device == "auto":
+                with contextlib.suppress(Exception):
+                    info["device"] = device_mod.detect_device()  # which device auto-detection chose
             print(f"fa_check: device setup failed:\n{traceback.format_exc()}", file=sys.stderr)
         if setup_error is None:
             for case in selected:

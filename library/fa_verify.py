@@ -288,6 +288,25 @@ def _tail(text: str | None, n: int = TAIL_CHARS) -> str:
     return text if len(text) <= n else "..." + text[-n:]
 
 
+def summarize_errors(errors: list[str], limit: int = 3) -> str:
+    """fa_check's ``"<case>: <message>"`` errors, with the cases that share a message grouped together."""
+    groups: dict[str, list[str]] = {}
+    for err in errors:
+        name, sep, msg = str(err).partition(": ")
+        if not sep or " " in name:
+            name, msg = "", str(err)
+        groups.setdefault(msg, []).append(name)
+    parts = []
+    for msg, names in list(groups.items())[:limit]:
+        names = [n for n in names if n]
+        if len(names) > 3:
+            names = names[:3] + [f"{len(names) - 3} more"]
+        parts.append(f"{', '.join(names)}: {msg}" if names else msg)
+    if len(groups) > limit:
+        parts.append(f"and {len(groups) - limit} more")
+    return "; ".join(parts)
+
+
 def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: bool, timeout: float,
                 duration: float) -> dict:
     """One card's entry from its process outcome."""
@@ -322,10 +341,7 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
         res["reason"] = f"no JSON from {CHECK_SCRIPT} (exit code {rc})" + (
             f": {_tail(stderr, 300)}" if (stderr or "").strip() else "")
     elif not report.get("ok"):
-        errors = report.get("errors") or []
-        res["reason"] = "; ".join(str(e) for e in errors[:3]) or f"{CHECK_SCRIPT} reported ok=false"
-        if len(errors) > 3:
-            res["reason"] += f"; and {len(errors) - 3} more"
+        res["reason"] = summarize_errors(report.get("errors") or []) or f"{CHECK_SCRIPT} reported ok=false"
     elif rc != 0:
         res["reason"] = f"{CHECK_SCRIPT} reported ok but exited {rc}"
     else:

@@ -137,6 +137,13 @@ def test_card_result_variants():
     assert not r["ok"] and "exited 3" in r["reason"]
 
 
+def test_summarize_errors_groups_cases_with_the_same_message():
+    errs = [f"{n}: RuntimeError: no package" for n in ("a", "b", "c", "d", "e")] + ["f: shape", "setup: boom"]
+    assert fa_verify.summarize_errors(errs) == "a, b, c, 2 more: RuntimeError: no package; f: shape; setup: boom"
+    assert fa_verify.summarize_errors(["free text without a case"]) == "free text without a case"
+    assert fa_verify.summarize_errors([]) == ""
+
+
 def test_aggregate():
     ok = [{"card": c, "ok": True, "max_abs_err": 1e-3 * c, "max_rel_err": 0.01, "latency_ms": float(c), "reason": None}
           for c in (2, 0, 1)]
