@@ -445,11 +445,13 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     fleet = load_fleet(dir)
     entry = _find_host(fleet, host)
     path = Path(fleet["dir"]) / "hosts" / entry["name"] / "host.json"
-    config, actions = apply_fault(json.loads(path.read_text()), fault, **kw)
+    before = json.loads(path.read_text())
+    config, actions = apply_fault(before, fault, **kw)
     _write_json(path, config)
     argv = [*SIM_APPLY, *(f"--action={a}" for a in actions)]
     proc = podman("exec", entry["name"], *argv, check=False)
     if proc.returncode != 0:
+        _write_json(path, before)
         raise SimError(f"{entry['name']}: {fault}: sim-apply failed ({proc.returncode}): {proc.stderr.strip()}")
     return config
 
