@@ -137,10 +137,10 @@ def _ensure_client_key(fleet_dir: Path) -> Path:
 
 
 def _ensure_upstream(fleet_dir: Path) -> Path:
-    """``DIR/upstream`` with the simulated upstream repo, when the upstream helper module exists."""
+    """``DIR/upstream`` with the simulated upstream repo (``make_repo`` is idempotent), when that module exists."""
     upstream = fleet_dir / "upstream"
     upstream.mkdir(exist_ok=True)
-    if not (upstream / "ops-transformer.git").exists() and importlib.util.find_spec(UPSTREAM_MODULE):
+    if importlib.util.find_spec(UPSTREAM_MODULE):
         importlib.import_module(UPSTREAM_MODULE).make_repo(upstream)
     return upstream
 
