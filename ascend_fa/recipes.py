@@ -19,6 +19,11 @@ REQUIRED = {
     "build": dict, "install": dict,
 }
 REQUIRED_BUILD = ("command", "output_glob")
+DEFAULTS = {
+    "build": {"ops": ["flash_attention_score"], "mem_per_job_mb": 4096, "timeout": 7200},
+    "install": {"flags": ["--quiet"], "vendor_dir": "{{ vendor }}_transformer", "libraries": [],
+                "ld_library_dirs": ["op_api/lib"], "set_env": "bin/set_env.bash", "config_ini": "config.ini"},
+}
 
 
 class RecipeError(ValueError):
@@ -42,6 +47,8 @@ def load(name: str, dirs: list[str] | None = None) -> dict:
         if path.is_file():
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             validate(data, path)
+            for section, defaults in DEFAULTS.items():
+                data[section] = {**defaults, **data[section]}
             return data
     where = ", ".join(str(d) for d in search_path(dirs))
     raise RecipeError(f"no recipe named '{name}' (searched {where}); available: {', '.join(available(dirs))}. "

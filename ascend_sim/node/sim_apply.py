@@ -155,7 +155,8 @@ def render_driver_version_info(host: dict[str, Any]) -> str:
     return _info([
         ("Version", ver), ("ascendhal_version", "7.35.23"), ("aicpu_version", "1.0"), ("tdt_version", "1.0"),
         ("log_version", "1.0"), ("prof_version", "2.0"), ("dvppkernels_version", "1.1"), ("tsfw_version", "1.0"),
-        ("Innerversion", "V100R001C25SPC001B224"),
+        # a driver installed as the pair of this CANN: its inner version is one the toolkit lists as compatible
+        ("Innerversion", f"V100R001C{_c_code(host['cann_version'])}SPC001B224"),
         ("compatible_version", "[V100R001C13],[V100R001C15],[V100R001C17],[V100R001C18],[V100R001C19]"),
         ("compatible_version_fw", host["driver_compatible_fw"] or "[7.0.0,7.9.99]"),
         ("package_version", ver),
