@@ -5,6 +5,8 @@ installed there by pip). Like the real wheel:
 
 * ``import torch_npu`` fails with ``ImportError: libascendcl.so: cannot open shared object file: ...``
   unless CANN's ``set_env.sh`` was sourced (``libascendcl.so`` must load from ``LD_LIBRARY_PATH``);
+* it fails to import (``undefined symbol``) when its version is built for another CANN release than the
+  host's (table ``_host.TORCH_NPU_CANN``; versions not in the table load anywhere);
 * it registers ``torch.npu`` (device count from the simulated host, ``ASCEND_RT_VISIBLE_DEVICES``,
   ``set_device``, events, memory statistics) and the ``npu`` device name;
 * ``torch_npu.npu_fusion_attention`` (exact 2.14 schema) runs ``aclnnFlashAttentionScore`` of the
@@ -48,6 +50,14 @@ def _read_version() -> str:
 
 
 __version__ = _read_version()
+
+_mismatch = _host.torch_npu_cann_mismatch(__version__)
+if _mismatch:
+    # what the real wheel does against the wrong CANN (e.g. triton-lang/triton-ascend #328)
+    raise ImportError(
+        f"{_os.path.join(_os.path.dirname(__file__), 'lib', 'libtorch_npu.so')}: undefined symbol: "
+        f"MsprofSysCycleTime (SIMULATED: {_mismatch})"
+    )
 
 
 class _C:  # noqa: N801 - mirrors torch_npu._C

@@ -1,7 +1,8 @@
 """SIMULATOR (ascend-fa): ``torch.npu`` / ``torch_npu.npu`` of the torch_npu stand-in.
 
-Device management over the simulated host (host.json): the device count follows ``npu_count`` and
-``ASCEND_RT_VISIBLE_DEVICES``; a card whose health is ``Alarm`` is refused. Work runs synchronously on
+Device management over the simulated host (host.json): the device count is ``npu_count`` x chips per
+NPU (2 on A3 and 310P3 Duo boards), filtered by ``ASCEND_RT_VISIBLE_DEVICES``; a device whose NPU's
+health is ``Alarm`` or ``Critical`` is refused. Work runs synchronously on
 the host CPU (host memory stands in for HBM), so ``synchronize`` has nothing to wait for and events time
 with ``time.perf_counter``. Memory statistics count the buffers the simulated operators allocate.
 """
@@ -45,7 +46,7 @@ def device_count() -> int:
 
 
 def check_device(index: int) -> int:
-    """Physical NPU id of a logical device; RuntimeError when it is not usable."""
+    """Physical device id of a logical device; RuntimeError when it is not usable."""
     host = _host.load_host()
     visible = _host.visible_devices(host)
     if not 0 <= index < len(visible):
@@ -56,10 +57,12 @@ def check_device(index: int) -> int:
         )
     physical = visible[index]
     state = _host.health(physical, host)
-    if state.lower() == "alarm":
+    if state.lower() in _host.UNUSABLE_HEALTH:
+        npu_id, chip_id = _host.npu_of(physical, host)
         raise _err(
             507899,
-            f"EL0004: Failed to allocate memory or the device is unavailable. Device {index} (NPU {physical}) health is {state}.",
+            f"EL0004: Failed to allocate memory or the device is unavailable. Device {index} "
+            f"(NPU {npu_id} chip {chip_id}) health is {state}.",
         )
     return physical
 
@@ -161,7 +164,7 @@ def mem_get_info(device=None) -> tuple[int, int]:
     physical = check_device(index)
     host = _host.load_host()
     total = _host.hbm_total_mb(host) * 1024 * 1024
-    used_mb = (host.get("hbm_used_mb") or {}).get(str(physical), 0)
+    used_mb = (host.get("hbm_used_mb") or {}).get(str(_host.npu_of(physical, host)[0]), 0)
     return max(0, total - int(used_mb) * 1024 * 1024 - memory_allocated(index)), total
 
 
