@@ -163,6 +163,8 @@ class ProgressModel:
             return [Line("play", t, message=f"play: {self.play}")] if self.play else []
         if kind == "playbook_on_stats":
             return self._finish(data, t)
+        if kind == "playbook_on_no_hosts_matched":
+            return [Line("play", t, message="no hosts matched (check the inventory group and --limit)")]
         host = data.get("host")
         if not host or not kind.startswith("runner_on_"):
             return []
