@@ -433,7 +433,7 @@ def terminal_table(report: FleetReport) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=report.title, title_justify="left", caption=report.summary_line(), caption_justify="left")
+    t = Table(title=report.title, title_justify="left")
     for col, kw in (("host", {"no_wrap": True}), ("status", {}), ("SoC", {}), ("cards", {"no_wrap": True}),
                     ("pass", {"justify": "right"}), ("lat ms med/max", {"justify": "right"}), ("CANN", {}),
                     ("driver", {}), ("package", {}), ("run", {})):
@@ -479,6 +479,7 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
         if not console.is_terminal:   # a pipe or a CI log: no 80-column wrap
             console = Console(width=200)
     console.print(terminal_table(report))
+    console.print(report.summary_line(), highlight=False)
     for h in report.hosts:
         note = host_note(h)
         if note and h.status != "ok":
