@@ -287,6 +287,9 @@ FAKE_FACTS_MODULE = textwrap.dedent("""\
     """)
 
 
+# Two ansible-playbook runs take ~10 s on 2 idle cores (20-30 s on a busy machine): opt-in, to keep the default
+# suite fast. Run with ASCEND_FA_ROLE_TESTS=1.
+@pytest.mark.skipif(os.environ.get("ASCEND_FA_ROLE_TESTS") != "1", reason="set ASCEND_FA_ROLE_TESTS=1 (slow)")
 @pytest.mark.skipif(shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None,
                     reason="ansible-playbook not installed next to this interpreter")
 def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_env_script):
