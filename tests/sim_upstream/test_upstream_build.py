@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARCH, BUILD_CMD, RUN_NAME, build, cann_env, clean_env, copy_tree, needs_tools
+from sim_upstream_helpers import ARCH, BUILD_CMD, RUN_NAME, build, cann_env, clean_env, copy_tree, needs_tools
 
 pytestmark = needs_tools
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, build, cann_env, clean_env, needs_tools
+from sim_upstream_helpers import ROOT, build, cann_env, clean_env, needs_tools
 
 from ascend_sim.upstream import make_repo as mr
 

@@ -7,7 +7,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import ARCH, cann_env, install, needs_tools
+from sim_upstream_helpers import ARCH, cann_env, install, needs_tools
 
 pytestmark = needs_tools
 

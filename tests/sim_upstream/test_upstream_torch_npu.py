@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import StandIn, cann_env, install, needs_tools, write_host_json
+from sim_upstream_helpers import StandIn, cann_env, install, needs_tools, write_host_json
 
 pytestmark = needs_tools
 
