@@ -1,0 +1,226 @@
+"""The fleet report (ascend_fa.report) on fixtures shaped like docs/contracts.md (tests/data/report/).
+
+Fixtures: atlas-a2-001 (8 cards pass, card 6 slow: a latency outlier), atlas-a2-002 (card 3 health Warning, card 5
+verification timeout, other torch_npu), atlas-a3-001 (A3: 8 NPUs x 2 chips = 16 devices, all pass),
+atlas-310p-001 (310P: FA unsupported, preflight problem, no verification). Facts come as ansible-core 2.19
+``s1_<host>`` payload files and as one plain older-style file; bench JSON for two hosts (one standard OOM).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ascend_fa import cli, report
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "report"
+FACTS, RESULTS = DATA / "facts", DATA / "results"
+CHROMIUM = Path("/usr/bin/chromium")
+HOSTS = ["atlas-310p-001", "atlas-a2-001", "atlas-a2-002", "atlas-a3-001"]
+RUN = {"atlas-310p-001": {"state": "failed", "message": "Stop this host when its stack cannot run FlashAttention"},
+       "atlas-a2-001": {"state": "ok", "message": None}}
+
+
+@pytest.fixture(scope="module")
+def rep() -> report.FleetReport:
+    return report.build_report(FACTS, RESULTS, run=RUN)
+
+
+def by_host(r: report.FleetReport) -> dict[str, report.HostReport]:
+    return {h.host: h for h in r.hosts}
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def test_load_facts_reads_payload_and_plain_cache_files():
+    facts = report.load_facts(FACTS)
+    assert sorted(facts) == HOSTS
+    assert facts["atlas-a2-001"]["ascend"]["soc_version"] == "ascend910b3"
+    assert facts["atlas-a2-001"]["fa_build_key"] == "ab12cd34ef56ab78"       # a cached set_fact
+    assert facts["atlas-a2-002"]["ascend"]["torch_npu_version"] == "2.8.0"   # plain file, no schema prefix
+    assert report.load_facts(DATA / "nothing-here") == {}
+
+
+def test_decode_cache_file_untags_ansible_values():
+    inner = {"x": {"value": 42, "tags": [{"__ansible_type": "Origin", "path": "/p"}], "__ansible_type": "_AnsibleTaggedInt"},
+             "y": [{"value": "s", "tags": [], "__ansible_type": "_AnsibleTaggedStr"}]}
+    assert report.decode_cache_file(json.dumps({"__payload__": json.dumps(inner)})) == {"x": 42, "y": ["s"]}
+
+
+def test_newest_cache_schema_wins(tmp_path):
+    (tmp_path / "s1_n1").write_text(json.dumps({"__payload__": json.dumps({"ascend": {"cann_version": "old"}})}))
+    (tmp_path / "s2_n1").write_text(json.dumps({"__payload__": json.dumps({"ascend": {"cann_version": "new"}})}))
+    (tmp_path / "broken").write_text("{not json")
+    assert report.load_facts(tmp_path) == {"n1": {"ascend": {"cann_version": "new"}}}
+
+
+# ------------------------------------------------------------------------------------------------ model
+def test_hosts_and_cards(rep):
+    hosts = by_host(rep)
+    assert list(hosts) == HOSTS
+    assert [len(hosts[h].cards) for h in HOSTS] == [2, 8, 8, 16]
+    assert rep.max_cards == 16
+    a3 = hosts["atlas-a3-001"]
+    assert [(c.card, c.npu_id, c.chip_id) for c in a3.cards[:3]] == [(0, 0, 0), (1, 0, 1), (2, 1, 0)]
+    assert all(c.verify == "pass" and c.status == "ok" for c in a3.cards)
+
+
+def test_card_status_from_health_and_verification(rep):
+    a2 = by_host(rep)["atlas-a2-002"]
+    assert a2.cards[5].verify == "fail" and a2.cards[5].status == "fail" and a2.cards[5].reason == "timeout after 300s"
+    assert a2.cards[3].health == "Warning" and a2.cards[3].status == "warn"
+    assert a2.status == "fail" and a2.verify_ok is False
+    p310 = by_host(rep)["atlas-310p-001"]
+    assert [c.status for c in p310.cards] == ["unverified", "unverified"]
+    assert p310.status == "fail" and p310.run_state == "failed"      # the run stopped it
+    assert p310.problems[0]["code"] == "soc_unsupported"
+
+
+def test_host_status_without_a_run():
+    r = report.build_report(FACTS, RESULTS)
+    st = {h.host: h.status for h in r.hosts}
+    assert st == {"atlas-310p-001": "warn", "atlas-a2-001": "warn", "atlas-a2-002": "fail", "atlas-a3-001": "ok"}
+
+
+def test_latency_outlier_is_flagged_against_its_soc_group(rep):
+    assert [(o["host"], o["card"]) for o in rep.outliers] == [("atlas-a2-001", 6)]
+    o = rep.outliers[0]
+    assert o["group"] == "ascend910b3" and o["ratio"] > 1.5 and o["median_ms"] == pytest.approx(0.425, abs=0.01)
+    card = by_host(rep)["atlas-a2-001"].cards[6]
+    assert card.outlier and card.status == "warn"
+    assert by_host(rep)["atlas-a2-001"].status == "warn"
+
+
+def test_outliers_need_enough_peers():
+    h = report.HostReport("n1", cards=[report.Card(0, latency_ms=1.0), report.Card(1, latency_ms=9.0)])
+    assert report.flag_outliers([h]) == []
+    h.cards.append(report.Card(2, latency_ms=1.1))
+    assert [o["card"] for o in report.flag_outliers([h])] == [1]
+
+
+def test_versions_and_differences(rep):
+    hosts = by_host(rep)
+    v = hosts["atlas-a2-001"].versions
+    assert v["chips"] == "910B3 x8" and v["cann"] == "8.5.0 (cann)" and v["package"] == "ops-transformer-v9.0.1"
+    assert v["build_key"] == "ab12cd34ef56ab78"
+    diff = report.differing(rep.hosts)
+    assert diff["atlas-a2-002"]["torch_npu"] is True and diff["atlas-a2-001"]["torch_npu"] is False
+    assert diff["atlas-310p-001"]["cann"] is True
+
+
+def test_summary(rep):
+    s = rep.summary()
+    assert s == {"hosts": 4, "hosts_ok": 1, "hosts_warn": 1, "hosts_failed": 2, "hosts_unverified": 0, "cards": 34,
+                 "cards_passed": 31, "cards_failed": 1, "cards_unverified": 2, "cards_unhealthy": 1, "outliers": 1}
+    assert rep.summary_line().startswith("4 hosts: 1 ok, 1 warning, 2 failed")
+
+
+def test_bench_rows(rep):
+    assert len(rep.bench) == 8
+    oom = [r for r in rep.bench if r["standard_oom"]]
+    assert [(r["host"], r["batch"], r["seq"]) for r in oom] == [("atlas-a3-001", 2, 256)]
+    assert oom[0]["standard_ms"] is None and oom[0]["flash_ms"] > 0
+
+
+def test_only_requested_hosts(tmp_path):
+    r = report.build_report(FACTS, RESULTS, hosts=["atlas-a3-001", "not-cached"])
+    assert [h.host for h in r.hosts] == ["atlas-a3-001", "not-cached"]
+    assert r.hosts[1].status == "unknown" and report.host_note(r.hosts[1]) == "no facts cached for this host"
+    assert {b["host"] for b in r.bench} == {"atlas-a3-001"}
+
+
+def test_json_is_complete_and_serialisable(rep, tmp_path):
+    p = report.write_json(rep, tmp_path / "r.json")
+    data = json.loads(p.read_text())
+    assert data["summary"]["cards"] == 34
+    assert [h["host"] for h in data["hosts"]] == HOSTS
+    assert data["hosts"][2]["cards"][5]["verify"] == "fail"
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+def test_terminal_table_lists_every_host(rep):
+    from rich.console import Console
+
+    buf = io.StringIO()
+    report.print_terminal(rep, Console(file=buf, width=200, color_system=None))
+    text = buf.getvalue()
+    for h in HOSTS:
+        assert h in text
+    assert "16/16" in text and "7/8" in text
+    assert "fail atlas-a2-002: 1 of 8 cards failed FlashAttention (card 5)" in text
+    assert "outlier: atlas-a2-001 card 6" in text
+
+
+def test_html_is_self_contained_and_has_every_card(rep):
+    page = report.render_html(rep)
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)   # nothing fetched from anywhere
+    assert "<script" not in page and "<link" not in page
+    for h in rep.hosts:
+        for c in h.cards:
+            assert f'data-card="{h.host}:{c.card}"' in page
+    assert "<svg" in page and "OOM" in page
+    assert "atlas-a2-001 card 6" in page      # the outlier card's tooltip
+
+
+def test_html_escapes_host_data(tmp_path):
+    d = tmp_path / "facts"
+    d.mkdir()
+    (d / "s1_<b>evil").write_text(json.dumps({"__payload__": json.dumps({"ascend": {"cann_version": "<i>x</i>"}})}))
+    page = report.render_html(report.build_report(d, tmp_path / "none"))
+    assert "<b>evil" not in page and "&lt;b&gt;evil" in page and "<i>x</i>" not in page
+
+
+def test_bench_svg_is_empty_without_rows():
+    assert report.bench_svg([]) == ""
+
+
+def test_cli_report_writes_html_and_json(tmp_path, capsys):
+    html_path, json_path = tmp_path / "r.html", tmp_path / "r.json"
+    code = cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--html", str(html_path),
+                     "--json", str(json_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "atlas-a3-001" in out and f"report: {html_path}" in out
+    assert html_path.read_text().startswith("<!DOCTYPE html>") and json.loads(json_path.read_text())["hosts"]
+    assert cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--strict"]) == 1
+    capsys.readouterr()
+    assert cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--hosts", "atlas-a3-001",
+                     "--json", "-"]) == 0
+    assert [h["host"] for h in json.loads(capsys.readouterr().out)["hosts"]] == ["atlas-a3-001"]
+    assert cli.main(["report", "--facts", str(tmp_path / "empty"), "--results", str(tmp_path / "empty")]) == 1
+
+
+# ------------------------------------------------------------------------------------------------ a real browser
+def _chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (Debian package chromium)")
+def test_html_renders_in_headless_chromium(rep, tmp_path):
+    page = report.write_html(rep, tmp_path / "report.html")
+    shot = tmp_path / "report.png"
+    p = _chromium(f"--screenshot={shot}", "--window-size=1400,1000", page.as_uri(), tmp=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    dom = _chromium("--dump-dom", page.as_uri(), tmp=tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    text = dom.stdout
+    assert "<table" in text and 'id="grid"' in text
+    for h in rep.hosts:
+        assert h.host in text
+        for c in h.cards:
+            assert f'data-card="{h.host}:{c.card}"' in text
+    keep = Path(__file__).resolve().parents[2] / ".work" / "report-screenshots"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, keep / "test_report.png")      # for a human to look at
