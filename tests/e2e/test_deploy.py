@@ -1,0 +1,122 @@
+"""deploy_fa.yml end to end on 8 simulated hosts of two SoC families (issue: fleet pipeline).
+
+Exactly one build per (SoC family, CANN, arch), one install per host, every host loadable and verified; the rerun
+is changed=0 with no build; a moved tag, a failing build and a tampered package stop the affected hosts with a
+clear message and leave their package as it was; breaking one host's package fails exactly that host's verification.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ascend_fa import PROJECT_ROOT
+
+pytestmark = pytest.mark.fleet
+
+
+@pytest.fixture(scope="module")
+def fleet(make_fleet):
+    return make_fleet("deploy", octet=20, hosts=8, models=["910B3", "A3-9392"], npus=1,
+                      cann_layouts=["toolkit", "cann", "cann", "toolkit"])
+
+
+@pytest.fixture(scope="module")
+def deployed(fleet):
+    run = fleet.play("deploy_fa.yml")
+    assert run.rc == 0, run.out[-4000:]
+    return run
+
+
+def test_first_deploy_builds_once_per_target_and_installs_everywhere(fleet, deployed):
+    builds = fleet.builds()
+    assert sorted(b["soc_family"] for b in builds) == ["ascend910_93", "ascend910b"]
+    assert len({b["build_host"] for b in builds}) == 2
+    assert deployed.failed() == [] and set(deployed.recap) == set(fleet.hosts)
+    for host in fleet.hosts:
+        m = fleet.manifest(host)
+        assert m and m["recipe"] == "sim-ops-transformer-v9.0.1"
+        assert m["sha256"] in {b["sha256"] for b in builds}
+        ld = fleet.sh(host, "ldconfig -p | grep libcust_opapi.so && cat /etc/ld.so.conf.d/ascend-fa.conf")
+        assert ld.returncode == 0 and "ascendfa_transformer/op_api/lib" in ld.stdout
+        cfg = fleet.sh(host, "cat $(dirname {})/config.ini".format(m["vendor_dir"]))
+        assert cfg.stdout.strip().startswith("load_priority=ascendfa_transformer"), cfg.stdout
+    verify = sorted((fleet.results / "verify").glob("*.json"))
+    assert len(verify) == 8
+
+
+def test_rerun_is_a_no_op(fleet, deployed):
+    run = fleet.play("deploy_fa.yml")
+    assert run.rc == 0, run.out[-3000:]
+    assert set(run.changed().values()) == {0}, run.changed()
+    assert "Build the package" not in run.out or "changed:" not in run.out.split("Build the package")[1][:200]
+    assert len(fleet.builds()) == 2
+
+
+def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:
+    src = yaml.safe_load((PROJECT_ROOT / "ascend_sim/recipes/sim-ops-transformer-v9.0.0.yml").read_text())
+    src.update(changes)
+    src["name"] = name
+    d = tmp_path / "recipes"
+    d.mkdir(exist_ok=True)
+    (d / f"{name}.yml").write_text(yaml.safe_dump(src))
+    return str(d)
+
+
+def test_moved_tag_stops_hosts_and_keeps_their_package(fleet, deployed, tmp_path):
+    before = {h: fleet.manifest(h)["sha256"] for h in fleet.hosts}
+    d = _recipe_copy(fleet, tmp_path, "moved-tag", commit="0" * 40)
+    run = fleet.play("deploy_fa.yml", "-e", f'{{"fa_recipe_dirs": ["{d}"], "fa_recipe": "moved-tag"}}')
+    assert run.rc != 0
+    assert set(run.failed()) == set(fleet.hosts)
+    assert "pins 0000000000000000000000000000000000000000" in run.out and "refusing to build" in run.out
+    assert {h: fleet.manifest(h)["sha256"] for h in fleet.hosts} == before
+
+
+def test_failing_build_stops_hosts_with_the_log(fleet, deployed, tmp_path):
+    before = {h: fleet.manifest(h)["sha256"] for h in fleet.hosts}
+    # the blog's build line: build.sh rejects "--soc Ascend910" and "--typ release" as the real one does
+    d = _recipe_copy(fleet, tmp_path, "blog-flags",
+                     build={"command": "bash build.sh --soc Ascend910 --typ release",
+                            "output_glob": "build_out/*.run", "mem_per_job_mb": 512})
+    run = fleet.play("deploy_fa.yml", "-e", f'{{"fa_recipe_dirs": ["{d}"], "fa_recipe": "blog-flags"}}')
+    assert run.rc != 0 and set(run.failed()) == set(fleet.hosts)
+    assert "build failed" in run.out and "nothing was" in run.out
+    assert {h: fleet.manifest(h)["sha256"] for h in fleet.hosts} == before
+
+
+def test_tampered_package_is_refused(fleet, deployed):
+    host = fleet.hosts[0]
+    m = fleet.manifest(host)
+    fleet.sh(host, "cp {} /tmp/pkg.run && echo tampered >> /tmp/pkg.run".format(m["package"]))
+    adhoc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), host, "-i", str(fleet.inventory), "-m", "fa_install", "-a",
+         f"package=/tmp/pkg.run sha256={m['sha256']} vendor=ascendfa vendor_dir_name=ascendfa_transformer "
+         f"set_env={m['install_path'].rsplit('/opp', 1)[0]}/set_env.sh"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg")})
+    assert adhoc.returncode != 0
+    assert "checksum mismatch" in adhoc.stdout and "nothing was installed" in adhoc.stdout
+    assert fleet.manifest(host)["sha256"] == m["sha256"]
+
+
+def test_broken_package_fails_exactly_that_host_naming_the_card(fleet, deployed):
+    bad = fleet.hosts[2]
+    fleet.fault(bad, "corrupt-lib")
+    run = fleet.play("playbooks/verify.yml")
+    assert run.failed() == [bad]
+    assert "card 0" in run.out and "invalid ELF header" in run.out
+
+
+def test_deploy_repairs_the_broken_host_only(fleet, deployed):
+    run = fleet.play("deploy_fa.yml")
+    assert run.rc == 0, run.out[-3000:]
+    changed = {h for h, c in run.changed().items() if c}
+    assert changed == {fleet.hosts[2]}
+    shutil.rmtree(fleet.results / "verify", ignore_errors=True)
