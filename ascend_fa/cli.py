@@ -249,7 +249,7 @@ def _report_after_run(a: argparse.Namespace, result: Any, out_dir: Path) -> None
 
     run = {h: {"state": result.host_state(h), "message": result.messages.get(h)} for h in result.hosts}
     rep = report.build_report(runner.fact_cache_dir(), out_dir, hosts=result.hosts, run=run,
-                              title=f"ascend-fa {a.cmd}: fleet report")
+                              title=f"ascend-fa {a.cmd}: fleet report", run_facts=result.facts)
     report.print_terminal(rep)
     html_path = report.write_html(rep, out_dir / "report.html")
     json_path = report.write_json(rep, out_dir / "report.json")

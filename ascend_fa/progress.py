@@ -9,6 +9,7 @@ summary line plus one line per failed host.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -19,7 +20,9 @@ from datetime import datetime
 from typing import Any, TextIO
 
 # Roles that are plumbing, not phases: their tasks count towards the phase the host is in (or the next one).
-HIDDEN_PHASES = frozenset({"fa_common"})
+# fa_rollout orchestrates fa_install and fa_verify (include_role): its own tasks (drain, record, roll back) belong
+# to the install/verify phase they run around.
+HIDDEN_PHASES = frozenset({"fa_common", "fa_rollout"})
 RESULT_EVENTS = frozenset({"runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"})
 LOOP_MESSAGES = frozenset({"One or more items failed", "All items completed"})
 MAX_MESSAGE = 400
@@ -53,7 +56,11 @@ def _last_line(text: Any) -> str:
 def result_message(res: Mapping[str, Any]) -> str:
     """A one-line reason from a task result: its msg, the failed loop item's, the tail of stderr."""
     msg = res.get("msg")
-    if (msg in LOOP_MESSAGES or not msg) and isinstance(res.get("results"), list):
+    if isinstance(msg, (list, tuple)):      # fail: msg given a list (e.g. one line per problem)
+        msg = "; ".join(str(m) for m in msg)
+    elif msg is not None and not isinstance(msg, str):
+        msg = json.dumps(msg, default=str) if isinstance(msg, dict) else str(msg)
+    if (not msg or msg in LOOP_MESSAGES) and isinstance(res.get("results"), list):
         for item in res["results"]:
             if isinstance(item, Mapping) and (item.get("failed") or item.get("unreachable")):
                 label = item.get("_ansible_item_label", item.get("item"))
@@ -158,9 +165,10 @@ class ProgressModel:
         if t is not None and self.started is None:
             self.started = t
         data = event.get("event_data") or {}
-        if kind == "playbook_on_play_start":
+        if kind == "playbook_on_play_start":   # the previous play is over: so are its hosts' phases
             self.play = data.get("play") or data.get("name")
-            return [Line("play", t, message=f"play: {self.play}")] if self.play else []
+            lines = [ln for hp in self.hosts.values() for ln in self._close_phase(hp, hp.last_seen)]
+            return lines + ([Line("play", t, message=f"play: {self.play}")] if self.play else [])
         if kind == "playbook_on_stats":
             return self._finish(data, t)
         if kind == "playbook_on_no_hosts_matched":

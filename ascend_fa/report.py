@@ -92,10 +92,12 @@ class HostReport:
     fa_supported_reason: str | None = None
     run_state: str | None = None         # ok | changed | failed | unreachable | not run (None: no run)
     run_message: str | None = None
+    change: str | None = None            # this run's package change: installed | upgraded | unchanged | rolled_back
     verify_ok: bool | None = None
     verify_summary: str | None = None
     checked_at: str | None = None
-    problems: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)   # preflight's fa_problems (all severities)
+    blocking: list[dict[str, Any]] = field(default_factory=list)   # those that stop the host (fa_blocking)
     errors: list[dict[str, Any]] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)
     bench: dict[str, Any] | None = None
@@ -290,13 +292,29 @@ def _versions(ascend: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
 
 
 def host_status(h: HostReport) -> str:
-    if h.run_state in ("failed", "unreachable") or h.verify_ok is False or h.count("fail"):
+    """fail: the run failed it, verification failed, a card is unhealthy, or preflight found a blocking problem.
+    warn: a card with a health warning or a latency outlier. Non-blocking problems are notes, not a status."""
+    if h.run_state in ("failed", "unreachable") or h.verify_ok is False or h.count("fail") or h.blocking:
         return "fail"
-    if h.count("warn") or any(p.get("severity") == "error" for p in h.problems):
+    if h.count("warn"):
         return "warn"
     if h.verify_ok:
         return "ok"
     return "unverified" if h.has_facts else "unknown"
+
+
+def merge_run_facts(cached: Mapping[str, Any] | None, run_facts: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Cached facts overlaid with what this run's events said (fresher ``ascend``; the manifest fa_install returned)."""
+    facts = {**(cached or {}), **(run_facts or {})}
+    if "fa_installed" in (run_facts or {}):
+        ascend = dict(facts.get("ascend") or {})
+        manifest = run_facts["fa_installed"] if isinstance(run_facts["fa_installed"], Mapping) else None
+        ascend["fa_package"] = manifest
+        ascend["fa_package_state"] = "installed" if manifest else "absent"
+        ascend["fa_package_detail"] = (f"{manifest.get('recipe')} (this run)" if manifest
+                                       else "no ascend-fa package after this run")
+        facts["ascend"] = ascend
+    return facts
 
 
 def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, Any] | None,
@@ -308,6 +326,9 @@ def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, 
     h.package_state, h.package_detail = ascend.get("fa_package_state"), ascend.get("fa_package_detail")
     h.fa_supported, h.fa_supported_reason = ascend.get("fa_supported"), ascend.get("fa_supported_reason")
     h.problems = [p for p in facts.get("fa_problems") or [] if isinstance(p, Mapping)]
+    blocking = facts.get("fa_blocking")
+    h.blocking = [p for p in (blocking if isinstance(blocking, list)
+                              else [p for p in h.problems if p.get("severity") == "error"]) if isinstance(p, Mapping)]
     h.errors = [e for e in ascend.get("errors") or [] if isinstance(e, Mapping)]
     h.cards = build_cards(ascend, verify)
     if verify:
@@ -316,6 +337,7 @@ def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, 
         h.checked_at = verify.get("checked_at")
     if run:
         h.run_state, h.run_message = run.get("state"), run.get("message")
+    h.change = facts.get("fa_rollout_result")
     return h
 
 
@@ -369,9 +391,13 @@ def bench_rows(bench: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: str | os.PathLike[str] | None = None,
                  hosts: Iterable[str] | None = None, run: Mapping[str, Mapping[str, Any]] | None = None,
-                 title: str = "ascend-fa fleet report") -> FleetReport:
-    """The fleet model. ``hosts``: only these (in this order); default every host with facts or results."""
+                 title: str = "ascend-fa fleet report",
+                 run_facts: Mapping[str, Mapping[str, Any]] | None = None) -> FleetReport:
+    """The fleet model. ``hosts``: only these (in this order); default every host with facts or results.
+    ``run``: host -> {state, message} of the run that just ended; ``run_facts``: host -> facts its events carried."""
     facts = load_facts(facts_dir)
+    for host, extra in (run_facts or {}).items():
+        facts[host] = merge_run_facts(facts.get(host), extra)
     verify = load_results(results_dir, "verify")
     bench = load_results(results_dir, "bench")
     upgrade = load_results(results_dir, "upgrade")
@@ -446,7 +472,7 @@ def terminal_table(report: FleetReport) -> Any:
             f"{sum(1 for c in h.cards if c.verify == 'pass')}/{verified}" if verified else "-",
             f"{_ms(statistics.median(lat))}/{_ms(max(lat))}" if lat else "-",
             h.versions.get("cann") or "-", h.versions.get("driver") or "-", h.versions.get("package") or "-",
-            h.run_state or "-",
+            f"{h.run_state or '-'}{f' ({h.change})' if h.change else ''}",
         )
     return t
 
@@ -461,12 +487,15 @@ def host_note(h: HostReport) -> str:
     if bad:
         return "; ".join(f"card {c.card}: " + (c.reason or (f"health {c.health}" if _health_class(c.health) != "ok"
                                                             else f"{c.outlier_ratio}x median latency")) for c in bad)
-    errors = [p for p in h.problems if p.get("severity") == "error"]
-    if errors:
-        return "; ".join(f"{p.get('what')}: {p.get('found')} (needs {p.get('needed')})" for p in errors)
+    if h.blocking:
+        return "; ".join(problem_line(p) for p in h.blocking)
     if not h.has_facts:
         return "no facts cached for this host"
     return ""
+
+
+def problem_line(p: Mapping[str, Any]) -> str:
+    return f"[{p.get('severity', '?')}] {p.get('what')}: {p.get('found')} (needs {p.get('needed')})"
 
 
 def print_terminal(report: FleetReport, console: Any = None) -> None:

@@ -39,6 +39,11 @@ EXIT_CANCELED = 130     # interrupted (Ctrl-C)
 
 EventHandler = Callable[[dict[str, Any]], None]
 
+# Facts worth keeping from this run's events for the report: fresher than the cache (ascend_facts ran before the
+# install) or never cached at all (plain set_fact). fa_installed: the manifest module fa_install returned.
+RUN_FACTS = frozenset({"ascend", "fa_build_key", "fa_problems", "fa_warnings", "fa_blocking", "fa_needs_install",
+                       "fa_installed", "fa_rollout_result", "fa_rollout_from"})
+
 
 class PlaybookMissing(FileNotFoundError):
     """The subcommand's playbook is not in this checkout."""
@@ -80,6 +85,7 @@ class RunResult:
     unreachable_hosts: list[str] = field(default_factory=list)
     messages: dict[str, str] = field(default_factory=dict)   # host -> its last fatal failure message
     hosts: list[str] = field(default_factory=list)           # every host that had an event, in order
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)   # host -> RUN_FACTS seen in this run
     artifact_dir: str | None = None
     seconds: float = 0.0
 
@@ -176,8 +182,23 @@ class _EventTap:
         self.on_event = on_event
         self.messages: dict[str, str] = {}
         self.hosts: list[str] = []
+        self.facts: dict[str, dict[str, Any]] = {}
+        self.broken = False
 
     def __call__(self, event: dict[str, Any]) -> bool:
+        for step in (self._record, self.on_event):
+            if step is None:
+                continue
+            try:
+                step(event)
+            except Exception as exc:  # noqa: BLE001 - a display problem must never stop a deployment
+                if not self.broken:
+                    print(f"ascend-fa: progress display error (the run goes on): {type(exc).__name__}: {exc}",
+                          file=sys.stderr)
+                self.broken = True
+        return True   # keep the event in artifacts/<ident>/job_events (the audit trail)
+
+    def _record(self, event: dict[str, Any]) -> None:
         data = event.get("event_data") or {}
         host = data.get("host")
         if host and host not in self.hosts and event.get("event", "").startswith("runner_on_"):
@@ -185,9 +206,17 @@ class _EventTap:
         msg = failure_message(event)
         if host and msg:
             self.messages[host] = msg
-        if self.on_event is not None:
-            self.on_event(event)
-        return True   # keep the event in artifacts/<ident>/job_events (the audit trail)
+        if host and event.get("event") == "runner_on_ok":
+            self._keep_facts(host, data)
+
+    def _keep_facts(self, host: str, data: Mapping[str, Any]) -> None:
+        res = data.get("res") if isinstance(data.get("res"), Mapping) else {}
+        facts = res.get("ansible_facts") if isinstance(res.get("ansible_facts"), Mapping) else {}
+        kept = {k: v for k, v in facts.items() if k in RUN_FACTS}
+        if str(data.get("task_action") or "").rsplit(".", 1)[-1] == "fa_install" and "manifest" in res:
+            kept["fa_installed"] = res["manifest"]
+        if kept:
+            self.facts.setdefault(host, {}).update(kept)
 
 
 def run_playbook(
@@ -258,5 +287,5 @@ def run_playbook(
         rc=int(r.rc if r.rc is not None else -1), status=str(r.status), stats={k: dict(v or {}) for k, v in stats.items()},
         failed_hosts=failed, unreachable_hosts=dark,
         messages={h: m for h, m in tap.messages.items() if h in failed or h in dark},
-        hosts=hosts, artifact_dir=str(r.config.artifact_dir), seconds=time.monotonic() - started,
+        hosts=hosts, facts=tap.facts, artifact_dir=str(r.config.artifact_dir), seconds=time.monotonic() - started,
     )

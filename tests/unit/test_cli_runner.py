@@ -180,3 +180,22 @@ def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, mon
     # --check: the command task that changes something is skipped, so good is ok, not changed
     assert {h["host"]: h["run_state"] for h in rep["hosts"]} == {"good": "ok", "bad": "failed"}
     assert f"report: {out_dir / 'report.html'}" in out
+
+
+def test_event_tap_keeps_run_facts_and_survives_display_errors(capsys):
+    seen: list[dict] = []
+
+    def broken_display(event: dict) -> None:
+        seen.append(event)
+        raise RuntimeError("display broke")
+
+    tap = runner._EventTap(broken_display)
+    ok = {"event": "runner_on_ok", "event_data": {
+        "host": "n1", "task_action": "fa_install",
+        "res": {"manifest": {"recipe": "r1"}, "ansible_facts": {"fa_build_key": "k1", "fa_recipe_data": {"big": 1}}}}}
+    failed = {"event": "runner_on_failed", "event_data": {"host": "n1", "task": "T", "res": {"msg": ["a", "b"]}}}
+    assert tap(ok) is True and tap(failed) is True
+    assert tap.facts == {"n1": {"fa_build_key": "k1", "fa_installed": {"recipe": "r1"}}}   # only RUN_FACTS
+    assert tap.messages == {"n1": "T: a; b"} and tap.hosts == ["n1"]
+    assert len(seen) == 2
+    assert capsys.readouterr().err.count("progress display error") == 1

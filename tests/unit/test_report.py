@@ -84,7 +84,9 @@ def test_card_status_from_health_and_verification(rep):
 def test_host_status_without_a_run():
     r = report.build_report(FACTS, RESULTS)
     st = {h.host: h.status for h in r.hosts}
-    assert st == {"atlas-310p-001": "warn", "atlas-a2-001": "warn", "atlas-a2-002": "fail", "atlas-a3-001": "ok"}
+    # the 310P host: preflight's blocking problem fails it even without the run's outcome
+    assert st == {"atlas-310p-001": "fail", "atlas-a2-001": "warn", "atlas-a2-002": "fail", "atlas-a3-001": "ok"}
+    assert report.host_note(by_host(r)["atlas-310p-001"]).startswith("[error] SoC: ascend310p3")
 
 
 def test_latency_outlier_is_flagged_against_its_soc_group(rep):
@@ -188,7 +190,7 @@ def test_cli_report_writes_html_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "atlas-a3-001" in out and f"report: {html_path}" in out
     assert html_path.read_text().startswith("<!DOCTYPE html>") and json.loads(json_path.read_text())["hosts"]
-    assert cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--strict"]) == 1
+    assert cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--strict"]) == 2
     capsys.readouterr()
     assert cli.main(["report", "--facts", str(FACTS), "--results", str(RESULTS), "--hosts", "atlas-a3-001",
                      "--json", "-"]) == 0
@@ -224,3 +226,14 @@ def test_html_renders_in_headless_chromium(rep, tmp_path):
     keep = Path(__file__).resolve().parents[2] / ".work" / "report-screenshots"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, keep / "test_report.png")      # for a human to look at
+
+
+def test_run_facts_override_the_cache():
+    cached = report.load_facts(FACTS)["atlas-310p-001"]
+    merged = report.merge_run_facts(cached, {"fa_installed": {"recipe": "r9", "build_key": "bk"},
+                                             "fa_rollout_result": "installed", "fa_blocking": []})
+    h = report.build_host("atlas-310p-001", merged, None, {"state": "changed"})
+    assert (h.package_state, h.versions["package"], h.versions["build_key"]) == ("installed", "r9", "bk")
+    assert h.change == "installed" and h.blocking == [] and h.problems     # problems stay as notes
+    removed = report.merge_run_facts(cached, {"fa_installed": None})
+    assert removed["ascend"]["fa_package_state"] == "absent"
