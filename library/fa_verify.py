@@ -20,7 +20,8 @@ description:
   - A card fails when its check reports a failed case, exits non-zero, prints no JSON, or runs longer than
     O(timeout) (its whole process group is killed). Any failed card fails the host; the per-card results are still
     returned.
-  - Never changes the host (C(changed=false)); O(results_file), when set, is a report written next to the run.
+  - Changes the host only when O(kernels) writes a kernel file that differs; O(results_file), when set, is a
+    report written next to the run and not counted as a change.
   - In check mode nothing is run; the module returns the commands it would run.
 version_added: "0.1.0"
 options:
@@ -28,6 +29,13 @@ options:
     description: Folder on the host holding C(fa_check.py) and its sibling modules.
     type: path
     required: true
+  kernels:
+    description:
+      - File name -> content of the kernels to write into O(kernels_dir) before the check (files whose content is
+        already there are left alone). Shipping them inside the module call saves a round trip per file.
+      - Only writing a file that differs counts as a change.
+    type: dict
+    default: {}
   python:
     description: Interpreter (name on PATH or absolute path) with torch and, on NPU hosts, torch_npu.
     type: str
@@ -441,6 +449,30 @@ def run_all(jobs: list[tuple[int, list[str], dict[str, str]]], timeout: float) -
     return [results[card] for card, _argv, _env in jobs]
 
 
+def ship_kernels(kernels_dir: str, kernels: dict[str, str], check_mode: bool = False) -> list[str]:
+    """Write the kernel files whose content differs; return the names written (or that would be)."""
+    written = []
+    for name, content in sorted(kernels.items()):
+        if os.path.basename(name) != name or not name.endswith(".py"):
+            raise ValueError(f"kernel file name {name!r} must be a plain *.py name")
+        path = os.path.join(kernels_dir, name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == content:
+                    continue
+        except OSError:
+            pass
+        written.append(name)
+        if not check_mode:
+            os.makedirs(kernels_dir, exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    return written
+
+
 def write_results(path: str, data: dict) -> None:
     parent = os.path.dirname(path)
     if parent:
@@ -457,6 +489,7 @@ def build_module() -> AnsibleModule:
     return AnsibleModule(
         argument_spec={
             "kernels_dir": {"type": "path", "required": True},
+            "kernels": {"type": "dict", "default": {}},
             "python": {"type": "str", "default": "python3"},
             "set_env": {"type": "list", "elements": "path", "default": []},
             "set_env_optional": {"type": "list", "elements": "path", "default": []},
@@ -486,9 +519,13 @@ def main() -> None:
     if p["timeout"] <= 0:
         module.fail_json(msg="fa_verify: timeout must be positive", **empty)
 
+    try:
+        shipped = ship_kernels(p["kernels_dir"], p["kernels"], module.check_mode)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg=f"fa_verify: cannot write the kernels into {p['kernels_dir']}: {exc}", **empty)
     check_script = os.path.join(p["kernels_dir"], CHECK_SCRIPT)
     problems = [f"set_env script not found: {s}" for s in missing_scripts(set_env)]
-    if not os.path.isfile(check_script):
+    if not os.path.isfile(check_script) and CHECK_SCRIPT not in p["kernels"]:
         problems.append(f"{check_script} not found (ship kernels/ first)")
 
     commands = [{"card": c,
@@ -503,7 +540,7 @@ def main() -> None:
         # copy, the package install) would have created them.
         for msg in problems:
             module.warn(msg)
-        module.exit_json(changed=False, ok=None, cards=[], failed_cards=[], commands=commands,
+        module.exit_json(changed=bool(shipped), ok=None, cards=[], failed_cards=[], commands=commands,
                          summary=f"check mode: would run {CHECK_SCRIPT} on cards {cards}",
                          ansible_facts={})
     if problems:
@@ -516,7 +553,8 @@ def main() -> None:
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     facts = {"fa_verify": {"ok": agg["ok"], "summary": agg["summary"], "failed_cards": agg["failed_cards"],
                            "cards": agg["cards"], "checked_at": checked_at}}
-    result = {**agg, "commands": commands, "set_env": set_env, "checked_at": checked_at, "ansible_facts": facts}
+    result = {**agg, "commands": commands, "set_env": set_env, "checked_at": checked_at, "ansible_facts": facts,
+              "kernels_written": shipped}
 
     if p["results_file"]:
         try:
@@ -525,8 +563,8 @@ def main() -> None:
             module.warn(f"cannot write results_file {p['results_file']}: {exc}")
 
     if not agg["ok"]:
-        module.fail_json(msg=agg["summary"], changed=False, **result)
-    module.exit_json(changed=False, msg=agg["summary"], **result)
+        module.fail_json(msg=agg["summary"], changed=bool(shipped), **result)
+    module.exit_json(changed=bool(shipped), msg=agg["summary"], **result)
 
 
 if __name__ == "__main__":
