@@ -33,4 +33,4 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev,torch]"
   echo "$want" > "$stamp"
 fi
-echo "setup: ok ($("$VENV/bin/ansible" --version | head -1))"
+echo "setup: ok ($("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p))"
