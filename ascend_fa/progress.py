@@ -374,6 +374,7 @@ class LiveRenderer:
         self.title = title
         self._lock = threading.Lock()
         self._live: Any = None
+        self._closing = False
 
     def table(self) -> Any:
         from rich.table import Table
@@ -388,7 +389,8 @@ class LiveRenderer:
             for h in self.model.rows():
                 t.add_row(h.host, h.phase or "-", Text(h.state, style=STATE_STYLES.get(h.state, "")),
                           h.task, fmt_elapsed(h.elapsed(None if h.final else now)))
-            t.caption = self.model.summary()
+            if not self._closing:   # the final frame goes without: finish() prints the summary in full
+                t.caption = self.model.summary()
         return t
 
     def __enter__(self) -> LiveRenderer:
@@ -400,6 +402,8 @@ class LiveRenderer:
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
+            self._closing = True
+            self._live.refresh()
             self._live.__exit__(None, None, None)
             self._live = None
 
@@ -408,17 +412,15 @@ class LiveRenderer:
             lines = self.model.apply(event)
         for line in lines:
             if line.kind == "failure":
-                self.console.print(f"[bold red]{line.plain(phase_width=0)}[/]", highlight=False, markup=True)
+                self.console.print(f"[bold red]{_escape(line.plain(phase_width=0))}[/]", highlight=False, soft_wrap=True)
 
     def finish(self, extra: Iterable[str] = ()) -> None:
-        if self._live is not None:
-            self._live.refresh()
-        self.console.print(self.model.summary(), highlight=False)
+        self.console.print(self.model.summary(), highlight=False, soft_wrap=True)
         phases = {h.host: h.failed_in for h in self.model.hosts.values()}
         for text in failure_lines(self.model.failures(), phases):
-            self.console.print(f"[red]{_escape(text)}[/]", highlight=False)
+            self.console.print(f"[red]{_escape(text)}[/]", highlight=False, soft_wrap=True)
         for text in extra:
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 class QuietRenderer(PlainRenderer):

@@ -27,8 +27,8 @@ from typing import Any
 
 HEALTH_OK = frozenset({"ok"})
 HEALTH_WARN = frozenset({"warning", "minor"})
-OUTLIER_RATIO = 1.5        # a card slower than 1.5x the median of its group is an outlier...
-OUTLIER_Z = 3.5            # ...or one whose robust z-score (median / MAD) exceeds 3.5
+OUTLIER_RATIO = 1.5        # a card is an outlier when it is slower than 1.5x the median of its group...
+OUTLIER_Z = 3.5            # ...and its robust z-score (median / MAD) exceeds 3.5 (or its peers are all equal)
 MIN_GROUP = 3              # fewer latencies than this in a SoC group: compare against the whole fleet
 VERSION_FIELDS: tuple[tuple[str, str], ...] = (
     ("soc", "SoC"), ("chips", "chips"), ("driver", "driver"), ("firmware", "firmware"), ("cann", "CANN"),
@@ -346,7 +346,10 @@ def _group_key(h: HostReport) -> str:
 
 
 def flag_outliers(hosts: Sequence[HostReport], ratio: float = OUTLIER_RATIO, z_max: float = OUTLIER_Z) -> list[dict[str, Any]]:
-    """Mark cards whose verification latency is far above their peers (same SoC, else the whole fleet)."""
+    """Mark cards whose verification latency is far above their peers (same SoC, else the whole fleet).
+
+    Both tests must hold: the ratio keeps a 5% spread among near-identical cards from counting (tiny MAD, huge z),
+    the z-score keeps a noisy group (a busy host, CPU stand-ins) from flagging its ordinary spread."""
     groups: dict[str, list[tuple[HostReport, Card]]] = {}
     for h in hosts:
         for c in h.cards:
@@ -364,7 +367,7 @@ def flag_outliers(hosts: Sequence[HostReport], ratio: float = OUTLIER_RATIO, z_m
         for h, c in members:
             x = float(c.latency_ms or 0.0)
             z = 0.6745 * (x - med) / mad if mad > 0 else 0.0
-            if med > 0 and (x > ratio * med or z > z_max):
+            if med > 0 and x > ratio * med and (mad == 0 or z > z_max):
                 c.outlier, c.outlier_ratio = True, round(x / med, 3)
                 found.append({"host": h.host, "card": c.card, "latency_ms": x, "median_ms": round(med, 4),
                               "ratio": c.outlier_ratio, "robust_z": round(z, 2), "group": label})
@@ -422,16 +425,28 @@ def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: s
     )
 
 
+NOT_COMPARED = frozenset({"soc", "chips"})       # a mixed fleet is normal: no highlight for the hardware
+PER_SOC = frozenset({"build_key"})               # one build per SoC family: compare within the same SoC only
+
+
 def differing(hosts: Sequence[HostReport]) -> dict[str, dict[str, bool]]:
-    """host -> field -> True where the value differs from the fleet's most common one (worth a second look)."""
+    """host -> field -> True where the value differs from the most common one among its peers (the fleet, or for
+    the build key the hosts with the same SoC): the versions worth a second look."""
     out: dict[str, dict[str, bool]] = {h.host: {} for h in hosts}
+    with_facts = [h for h in hosts if h.has_facts]
     for key, _ in VERSION_FIELDS:
-        values = Counter(h.versions.get(key) for h in hosts if h.has_facts)
-        if len(values) <= 1:
+        if key in NOT_COMPARED:
             continue
-        common = values.most_common(1)[0][0]
-        for h in hosts:
-            out[h.host][key] = h.has_facts and h.versions.get(key) != common
+        groups: dict[Any, list[HostReport]] = {}
+        for h in with_facts:
+            groups.setdefault(h.versions.get("soc") if key in PER_SOC else None, []).append(h)
+        for members in groups.values():
+            values = Counter(h.versions.get(key) for h in members)
+            if len(values) <= 1:
+                continue
+            common = values.most_common(1)[0][0]
+            for h in members:
+                out[h.host][key] = h.versions.get(key) != common
     return out
 
 

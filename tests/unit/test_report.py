@@ -113,6 +113,7 @@ def test_versions_and_differences(rep):
     diff = report.differing(rep.hosts)
     assert diff["atlas-a2-002"]["torch_npu"] is True and diff["atlas-a2-001"]["torch_npu"] is False
     assert diff["atlas-310p-001"]["cann"] is True
+    assert not diff["atlas-a3-001"].get("soc") and not diff["atlas-a3-001"].get("build_key")   # its own SoC group
 
 
 def test_summary(rep):
