@@ -509,6 +509,12 @@ def host_note(h: HostReport) -> str:
     return ""
 
 
+def shorten(text: str | None, limit: int = 240) -> str:
+    """One line of at most ``limit`` characters (the JSON and the HTML tooltip keep the full text)."""
+    t = " ".join(str(text or "").split())
+    return t if len(t) <= limit else t[: limit - 1] + "…"
+
+
 def problem_line(p: Mapping[str, Any]) -> str:
     return f"[{p.get('severity', '?')}] {p.get('what')}: {p.get('found')} (needs {p.get('needed')})"
 
@@ -525,7 +531,7 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
     console.print(terminal_table(report))
     console.print(report.summary_line(), highlight=False)
     for h in report.hosts:
-        note = host_note(h)
+        note = shorten(host_note(h))
         if note and h.status != "ok":
             style = STATUS_STYLE.get(h.status, "")
             console.print(f"[{style}]{h.status}[/] {escape(h.host)}: {escape(note)}", highlight=False)
@@ -593,6 +599,7 @@ def _env() -> Any:
     env = jinja2.Environment(loader=jinja2.PackageLoader("ascend_fa", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["ms"] = _ms
+    env.filters["shorten"] = shorten
     return env
 
 
