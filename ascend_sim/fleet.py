@@ -391,6 +391,15 @@ def _fault_torch_npu_mismatch(config: dict[str, Any], kw: dict[str, Any]) -> lis
     return []
 
 
+def _fault_wrong_results(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    """The torch_npu stand-in adds an offset to FlashAttention outputs of the package with ``version`` (all when
+    None): verification of that release fails on this host while another release still passes."""
+    version = str(kw["version"]).lstrip("v") if kw.get("version") else None
+    name = f"wrong-results:{version}" if version else "wrong-results"
+    config["faults"] = sorted({*config.get("faults", []), name})
+    return []
+
+
 def _fault_clear(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
     config.update(health={}, hbm_used_mb={}, faults=[])
     return []
@@ -407,6 +416,7 @@ FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[str]]] = {
     "no-cann": _flag("no-cann"),
     "cann-upgrade": _fault_cann_upgrade,
     "torch-npu-mismatch": _fault_torch_npu_mismatch,
+    "wrong-results": _fault_wrong_results,
     "corrupt-lib": _action("corrupt-lib"),
     "vendor-not-first": _action("vendor-not-first"),
     "clear": _fault_clear,
@@ -443,8 +453,9 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
 
     Faults: ``card-health`` (npu=0, chip=None, level=Warning|Alarm|Critical|OK), ``hbm-used`` (npu=0|"all",
     mb=60000), ``remove-npu-smi``, ``no-cann``, ``cann-upgrade`` (version=next, layout=None),
-    ``torch-npu-mismatch`` (version=one that does not match CANN), ``corrupt-lib``, ``vendor-not-first``,
-    ``clear`` (health, HBM use and flags back to normal).
+    ``torch-npu-mismatch`` (version=one that does not match CANN), ``wrong-results`` (version=None: the
+    FlashAttention results of the package with that version, e.g. ``9.0.1``, or of every package, come out
+    wrong), ``corrupt-lib``, ``vendor-not-first``, ``clear`` (health, HBM use and flags back to normal).
     """
     fleet = load_fleet(dir)
     entry = _find_host(fleet, host)

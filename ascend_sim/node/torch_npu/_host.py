@@ -187,6 +187,25 @@ def cann_family(version: str) -> str:
     return ".".join(str(version).split(".")[:2])
 
 
+def wrong_results(package_version: str, host: dict | None = None) -> bool:
+    """SIMULATED fault: should the kernel of the package with ``package_version`` give wrong numbers here?
+
+    host.json ``faults`` holds ``"wrong-results"`` (every package) or ``"wrong-results:<version>"`` (only the
+    package whose ``ascendfa_sim_package_version()`` is that version, e.g. ``9.0.1``; a leading ``v`` is
+    ignored): a host whose new release miscomputes while the old one is right, as after a bad upgrade.
+    """
+    host = load_host() if host is None else host
+    faults = host.get("faults") or []
+    if not isinstance(faults, list):
+        return False
+    version = str(package_version or "").lstrip("v")
+    for fault in faults:
+        name, _, wanted = str(fault).partition(":")
+        if name == "wrong-results" and (not wanted or wanted.lstrip("v") == version):
+            return True
+    return False
+
+
 def torch_npu_cann_mismatch(torch_npu_version: str, host: dict | None = None) -> str | None:
     """Why this torch_npu cannot load against the host's CANN, or None (unknown versions pass)."""
     host = load_host() if host is None else host

@@ -20,6 +20,8 @@ INT_MAX = 2147483647
 _LAYOUTS = ("BSH", "SBH", "BSND", "BNSD", "TND")
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _API = "aclnnFlashAttentionScore"
+# SIMULATED fault "wrong-results" (host.json faults): added to every output element of the affected package.
+WRONG_RESULTS_OFFSET = 0.25
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -117,6 +119,8 @@ def _run_kernel(pkg, q, k, v, scale, causal, pre, nxt, mask4=None, qlen=None, kv
         _npu._track_free(nbytes)
     if rc != 0:
         raise RuntimeError(f"call {_API} failed, detail:{pkg.last_error()} (error code {rc})")
+    if _host.wrong_results(pkg.version):
+        out.add_(WRONG_RESULTS_OFFSET)  # SIMULATED fault: the kernel "succeeds" with wrong numbers
     return out, smax, ssum
 
 
