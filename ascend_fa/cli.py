@@ -7,6 +7,7 @@ ansible-runner with live per-host progress, then print the fleet report and writ
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -169,11 +170,14 @@ def results_dir(variables: Mapping[str, Any], env: Mapping[str, str] | None = No
 # ------------------------------------------------------------------------------------------------ playbooks
 @contextmanager
 def _interruptible() -> Iterator[list[bool]]:
-    """A flag that Ctrl-C sets (ansible-runner's cancel_callback polls it and stops the run)."""
+    """A flag that Ctrl-C sets (ansible-runner's cancel_callback polls it and stops the run, exit 130)."""
     flag = [False]
 
     def handler(signum: int, frame: Any) -> None:
+        if flag[0]:              # a second Ctrl-C: stop waiting for ansible to wind down
+            raise KeyboardInterrupt
         flag[0] = True
+        print("\nascend-fa: stopping the run (Ctrl-C again to quit now)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -328,8 +332,10 @@ def _add_playbook_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the fleet report after the run")
 
 
-def _add_playbook_commands(sub: Any) -> None:
+def _add_playbook_commands(sub: Any, skip: frozenset[str] = frozenset()) -> None:
     for name, text in PLAYBOOK_COMMANDS.items():
+        if name in skip:
+            continue
         p = sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_playbook_options(p)
@@ -395,11 +401,24 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"ascend-fa {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    _add_playbook_commands(sub)
+    extensions = _has_module("ascend_fa.explain")
+    # ascend_fa.doctor prints each host's findings and fixes: when it is there, its doctor replaces the generic one
+    _add_playbook_commands(sub, skip=frozenset({"doctor"}) if extensions and _has_module("ascend_fa.doctor") else frozenset())
     _add_report(sub)
     _add_compat(sub)
     _add_sim(sub)
+    if extensions:
+        from ascend_fa import explain
+
+        explain.register(sub)   # explain (known errors), and doctor when not added above
     return p
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

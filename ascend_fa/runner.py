@@ -64,11 +64,11 @@ def playbook_path(command: str, repo: Path = REPO) -> Path:
 
 def exit_code(failed_hosts: int, status: str, rc: int | None = 0) -> int:
     """0: all ok. 1..125: that many failed + unreachable hosts (capped). 126: no host failed, yet the run did
-    not complete (syntax error, missing file, runner error, timeout). 130: canceled."""
+    not complete (syntax error, missing file, runner error, timeout). 130: canceled (Ctrl-C)."""
+    if status == "canceled":     # an interrupted run is unfinished, whatever had failed by then
+        return EXIT_CANCELED
     if failed_hosts > 0:
         return min(failed_hosts, MAX_EXIT)
-    if status == "canceled":
-        return EXIT_CANCELED
     if status != "successful" or (rc or 0) != 0:
         return EXIT_NOT_RUN
     return 0

@@ -30,7 +30,7 @@ INVENTORY = DATA / "inventory.yml"
     (0, "successful", 1, runner.EXIT_NOT_RUN),
     (0, "timeout", None, runner.EXIT_NOT_RUN),
     (0, "canceled", 254, runner.EXIT_CANCELED),
-    (2, "canceled", 254, 2),
+    (2, "canceled", 254, runner.EXIT_CANCELED),
 ])
 def test_exit_code_mapping(failed, status, rc, code):
     assert runner.exit_code(failed, status, rc) == code
@@ -59,8 +59,8 @@ def test_missing_playbook_is_a_clear_error(tmp_path):
 
 
 def test_cli_missing_playbook_exits_126(monkeypatch, capsys):
-    monkeypatch.setitem(runner.PLAYBOOKS, "doctor", "playbooks/not-there-yet.yml")
-    assert cli.main(["doctor", "-i", str(INVENTORY)]) == runner.EXIT_NOT_RUN
+    monkeypatch.setitem(runner.PLAYBOOKS, "rollback", "playbooks/not-there-yet.yml")
+    assert cli.main(["rollback", "-i", str(INVENTORY)]) == runner.EXIT_NOT_RUN
     assert "playbooks/not-there-yet.yml, which is not in" in capsys.readouterr().err
 
 
@@ -118,6 +118,12 @@ def test_subcommand_options_become_variables():
     assert (b.forks, b.check, b.tags) == (4, True, "x,y")
 
 
+def test_every_subcommand_is_there():
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, cli.argparse._SubParsersAction))
+    assert {"deploy", "preflight", "verify", "upgrade", "rollback", "bench", "doctor", "report", "compat",
+            "sim"} <= set(sub.choices)
+
+
 def test_sim_subcommands_still_parse():
     p = cli.build_parser()
     assert p.parse_args(["sim", "create", "--dir", "d", "--hosts", "2"]).sim_cmd == "create"
@@ -165,10 +171,15 @@ def test_run_playbook_limit_tags_and_all_ok(tmp_path, facts_dir):
     assert command[command.index("--forks") + 1] == "2"
 
 
+def test_run_playbook_cancel(tmp_path, facts_dir):
+    r = runner.run_playbook(PLAYBOOK, INVENTORY, limit="good", private_data_dir=tmp_path / "runner", cancel=lambda: True)
+    assert r.status == "canceled" and r.exit_code == runner.EXIT_CANCELED
+
+
 def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, monkeypatch, capsys):
-    monkeypatch.setitem(runner.PLAYBOOKS, "doctor", str(PLAYBOOK))
+    monkeypatch.setitem(runner.PLAYBOOKS, "rollback", str(PLAYBOOK))
     out_dir = tmp_path / "out"
-    code = cli.main(["doctor", "-i", str(INVENTORY), "--limit", "good,bad", "--progress", "plain",
+    code = cli.main(["rollback", "-i", str(INVENTORY), "--limit", "good,bad", "--progress", "plain",
                      "-e", f"fa_results_dir={out_dir}", "--check"])
     assert code == 1                                       # one host failed
     out = capsys.readouterr().out
