@@ -19,10 +19,12 @@ filter_plugins/ascend_fa.py    plugins/filter/ascend_fa.py, importing the vendor
 ascend_fa/<pure modules>       plugins/module_utils/ascend_fa/ (the filter's import closure: compat, checklist,
                                buildplan, recipes, artifacts, versions + data/compat.yml); stdlib, PyYAML and
                                Jinja2 only, so the collection needs no ``pip install ascend-fa``
-roles/, playbooks/             roles/, playbooks/ as they are: a playbook run from a collection (by FQCN
-                               ``ascend.fa.deploy`` or by its path inside a collections path) has ``ascend.fa`` as
-                               its default collection and a collection role searches its own collection first,
-                               so short role and module names resolve to this collection's
+roles/, playbooks/             roles/, playbooks/ with our filters' short names rewritten to FQCN
+                               (``| fa_build_key`` -> ``| ascend.fa.fa_build_key``): Jinja plugins always need
+                               their FQCN in a collection. Role and module short names stay: a playbook run from a
+                               collection (by FQCN ``ascend.fa.deploy``, or by its path inside a collections path)
+                               has ``ascend.fa`` as its default collection, and a collection role searches its own
+                               collection first
 recipes/, kernels/             recipes/, kernels/ (roles find them at ``role_path ~ '/../../recipes'`` and
                                ``'/../../kernels'``: the collection root)
 -                              meta/runtime.yml (requires_ansible), README.md
@@ -121,6 +123,34 @@ def rewrite_filter_plugin(source: str) -> str:
         if mod not in used:
             out = re.sub(rf"^import {mod}\n", "", out, flags=re.M)
     return out
+
+
+def filter_names(source: str) -> list[str]:
+    """Names a filter plugin file exports: the string keys of the dict ``FilterModule.filters()`` returns."""
+    names: list[str] = []
+    for cls in ast.walk(ast.parse(source)):
+        if not (isinstance(cls, ast.ClassDef) and cls.name == "FilterModule"):
+            continue
+        for fn in cls.body:
+            if isinstance(fn, ast.FunctionDef) and fn.name == "filters":
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Return) and isinstance(node.value, ast.Dict):
+                        names += [k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return names
+
+
+def rewrite_filter_names(text: str, names: list[str]) -> str:
+    """Short filter names -> ``ascend.fa.<name>`` in Jinja: ``| name`` and ``map('name', ...)``.
+
+    A collection's roles and playbooks find its modules and roles by short name (the role's own collection and
+    the playbook's default collection come first), but Jinja plugins (filters, tests, lookups) always need their
+    FQCN outside ``ansible.builtin``; the repo's checkout finds them through ansible.cfg's filter_plugins.
+    """
+    if not names:
+        return text
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    text = re.sub(rf"(\|\s*)({alt})\b(?!\.)", rf"\1{FQCN}.\2", text)
+    return re.sub(rf"""(\bmap\(\s*)(["'])({alt})\2""", rf"\1\2{FQCN}.\3\2", text)
 
 
 def _imports(source: str) -> list[tuple[str, list[str]]]:
@@ -250,8 +280,10 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
 
     filters = sorted((root / "filter_plugins").glob("*.py"))
     vendored: list[str] = []
+    jinja_names: list[str] = []
     for src in filters:
         text = src.read_text(encoding="utf-8")
+        jinja_names += filter_names(text)
         vendored += [m for m in vendor_closure(root, text) if m not in vendored]
         _write(coll / "plugins" / "filter" / src.name, rewrite_filter_plugin(text))
     for name in vendored:
@@ -270,6 +302,13 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
     for sub in ("roles", "playbooks", "recipes", "kernels"):
         if (root / sub).is_dir():
             shutil.copytree(root / sub, coll / sub, ignore=IGNORE)
+    for sub in ("roles", "playbooks"):
+        for path in sorted((coll / sub).rglob("*")):
+            if path.is_file() and path.suffix in (".yml", ".yaml", ".j2"):
+                text = path.read_text(encoding="utf-8")
+                new = rewrite_filter_names(text, jinja_names)
+                if new != text:
+                    path.write_text(new, encoding="utf-8")
     roles = sorted(p.name for p in (coll / "roles").iterdir() if p.is_dir())
     playbooks = sorted(p.stem for p in (coll / "playbooks").glob("*.yml"))
     _write(coll / "README.md", collection_readme(root, version, modules, roles, playbooks))
