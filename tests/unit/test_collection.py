@@ -127,6 +127,12 @@ def test_playbooks_resolve_by_fqcn(installed):
     p = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv), *names],
                        cwd=work, env=clean_env(cfg, colls), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
+    # an AWX project's playbook that imports the collection's playbooks (job templates list project files)
+    (work / "site.yml").write_text("---\n" + "".join(
+        f"- name: {n}\n  ansible.builtin.import_playbook: {n}\n" for n in names))
+    p = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv), "site.yml"],
+                       cwd=work, env=clean_env(cfg, colls), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_roles_and_filters_run_from_the_collection(installed):
