@@ -91,7 +91,9 @@ def cmd_sim(a: argparse.Namespace) -> int:
 def _sim(a: argparse.Namespace, fleet: Any) -> int:
     if a.sim_cmd == "create":
         models = a.models.split(",") if a.models else None
-        info = fleet.create(a.dir, hosts=a.hosts, models=models, fleet_octet=a.octet, npus=a.npus)
+        layouts = a.layouts.split(",") if a.layouts else None
+        info = fleet.create(a.dir, hosts=a.hosts, models=models, fleet_octet=a.octet, npus=a.npus,
+                            cann_layouts=layouts)
         inv = Path(info.get("inventory") or Path(a.dir) / "inventory.yml")
         print(f"simulated fleet ready: {inv} ({len(info.get('hosts', []))} hosts)")
         print(f"next: ascend-fa deploy -i {shlex.quote(str(inv))}")
@@ -390,6 +392,7 @@ def _add_sim(sub: Any) -> None:
     sc.add_argument("--models", help="comma-separated, cycled over hosts: 910B3,A3-9392,310P3,...")
     sc.add_argument("--octet", type=int, default=2, help="hosts get 127.0.<octet>.N")
     sc.add_argument("--npus", type=int, default=8, help="NPUs per host")
+    sc.add_argument("--layouts", help="CANN layouts, cycled over hosts: toolkit (ascend-toolkit/<ver>) or cann (8.5+)")
     sd = ssub.add_parser("destroy", help="remove the fleet's containers (the folder stays)")
     sd.add_argument("--dir", required=True)
     sf = ssub.add_parser("inject-fault", help="e.g. card-health npu=3 level=Alarm; corrupt-lib; no-cann; clear")
