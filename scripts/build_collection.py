@@ -27,7 +27,7 @@ roles/, playbooks/             roles/, playbooks/ with our filters' short names 
                                collection first
 recipes/, kernels/             recipes/, kernels/ (roles find them at ``role_path ~ '/../../recipes'`` and
                                ``'/../../kernels'``: the collection root)
--                              meta/runtime.yml (requires_ansible), README.md
+-                              meta/runtime.yml (requires_ansible), README.md, CHANGELOG.md
 =============================  ===============================================================================
 
 Standard library + PyYAML only.
@@ -52,7 +52,8 @@ COLL_PKG = f"ansible_collections.{NAMESPACE}.{NAME}"
 MU_PKG = f"{COLL_PKG}.plugins.module_utils"
 VENDOR = "ascend_fa"  # the ascend_fa package, vendored as plugins/module_utils/ascend_fa/
 VENDOR_PKG = f"{MU_PKG}.{VENDOR}"
-REQUIRES_ANSIBLE = ">=2.19,<2.20"
+# ">=2.19,<2.20", spelled with patch versions (ansible-lint's meta-runtime rule looks for "2.19.")
+REQUIRES_ANSIBLE = ">=2.19.0,<2.20.0"
 # Third-party imports a vendored module may use: what every ansible-core controller already has.
 VENDOR_ALLOWED = {"yaml", "jinja2"}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.retry")
@@ -312,6 +313,8 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
     roles = sorted(p.name for p in (coll / "roles").iterdir() if p.is_dir())
     playbooks = sorted(p.stem for p in (coll / "playbooks").glob("*.yml"))
     _write(coll / "README.md", collection_readme(root, version, modules, roles, playbooks))
+    _write(coll / "CHANGELOG.md", f"# Changelog of {FQCN}\n\n## {version}\n\nBuilt from ascend-fa {version} "
+           "(pyproject.toml); the repository's git history holds the changes.\n")
     return coll
 
 

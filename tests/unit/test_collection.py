@@ -97,7 +97,7 @@ def test_tarball_holds_the_collection_layout(built):
         assert f"roles/{role.name}/tasks/main.yml" in names
     assert {"playbooks/deploy.yml", "playbooks/verify.yml", "playbooks/upgrade_fa.yml"} <= names
     assert "recipes/ops-transformer-v9.0.1.yml" in names and "kernels/fa_check.py" in names
-    assert runtime == {"requires_ansible": ">=2.19,<2.20"}
+    assert runtime == {"requires_ansible": ">=2.19.0,<2.20.0"}
     assert manifest["collection_info"]["namespace"] == "ascend" and manifest["collection_info"]["name"] == "fa"
     assert manifest["collection_info"]["version"] == bc.project_version()
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
