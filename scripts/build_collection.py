@@ -11,7 +11,9 @@ The repo keeps the Ansible content in the layout ``ansible-playbook deploy_fa.ym
 =============================  ===============================================================================
 repo                           collection (``ansible_collections/ascend/fa/``)
 =============================  ===============================================================================
-galaxy.yml (template)          galaxy.yml, version from pyproject.toml
+meta/galaxy.yml (template)     galaxy.yml, version from pyproject.toml (the template is not at the repo root:
+                               there molecule would install the whole checkout as a collection)
+meta/runtime.yml               meta/runtime.yml (requires_ansible)
 library/*.py                   plugins/modules/*.py, ``from ansible.module_utils.<ours> import`` rewritten to
                                ``from ansible_collections.ascend.fa.plugins.module_utils.<ours> import``
 module_utils/*.py              plugins/module_utils/*.py (same rewrite where they import each other)
@@ -27,7 +29,7 @@ roles/, playbooks/             roles/, playbooks/ with our filters' short names 
                                collection first
 recipes/, kernels/             recipes/, kernels/ (roles find them at ``role_path ~ '/../../recipes'`` and
                                ``'/../../kernels'``: the collection root)
--                              meta/runtime.yml (requires_ansible), README.md, CHANGELOG.md
+-                              README.md, CHANGELOG.md
 =============================  ===============================================================================
 
 Standard library + PyYAML only.
@@ -52,8 +54,6 @@ COLL_PKG = f"ansible_collections.{NAMESPACE}.{NAME}"
 MU_PKG = f"{COLL_PKG}.plugins.module_utils"
 VENDOR = "ascend_fa"  # the ascend_fa package, vendored as plugins/module_utils/ascend_fa/
 VENDOR_PKG = f"{MU_PKG}.{VENDOR}"
-# ">=2.19,<2.20", spelled with patch versions (ansible-lint's meta-runtime rule looks for "2.19.")
-REQUIRES_ANSIBLE = ">=2.19.0,<2.20.0"
 # Third-party imports a vendored module may use: what every ansible-core controller already has.
 VENDOR_ALLOWED = {"yaml", "jinja2"}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", "*.retry")
@@ -217,16 +217,21 @@ def _write(path: Path, text: str) -> None:
 
 
 def galaxy_yml(root: Path, version: str) -> str:
-    text = (root / "galaxy.yml").read_text(encoding="utf-8")
+    """meta/galaxy.yml with pyproject's version, its header comment (about the template) replaced."""
+    text = (root / "meta" / "galaxy.yml").read_text(encoding="utf-8")
     text, n = re.subn(r"^version:.*$", f"version: {version}", text, count=1, flags=re.M)
     data = yaml.safe_load(text)
     if n != 1 or data.get("namespace") != NAMESPACE or data.get("name") != NAME or str(data["version"]) != version:
-        raise BuildError(f"galaxy.yml must name {FQCN} and carry a top-level version: line")
-    return text
+        raise BuildError(f"meta/galaxy.yml must name {FQCN} and carry a top-level version: line")
+    body = re.sub(r"\A(?:---\n)?(?:#[^\n]*\n)*", "", text)
+    return f"---\n# {FQCN} {version}, written by ascend-fa's scripts/build_collection.py from its meta/galaxy.yml\n{body}"
 
 
-def runtime_yml() -> str:
-    return f"---\nrequires_ansible: '{REQUIRES_ANSIBLE}'\n"
+def requires_ansible(root: Path = ROOT) -> str:
+    data = yaml.safe_load((root / "meta" / "runtime.yml").read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not data.get("requires_ansible"):
+        raise BuildError("meta/runtime.yml must set requires_ansible")
+    return str(data["requires_ansible"])
 
 
 def collection_readme(root: Path, version: str, modules: list[str], roles: list[str], playbooks: list[str]) -> str:
@@ -249,7 +254,7 @@ def collection_readme(root: Path, version: str, modules: list[str], roles: list[
         "",
         "Modules: " + ", ".join(f"`{FQCN}.{m}`" for m in modules),
         "",
-        "Controller: ansible-core " + REQUIRES_ANSIBLE + ", Python 3.11, PyYAML and Jinja2 (the filter plugin uses a",
+        "Controller: ansible-core " + requires_ansible(root) + ", Python 3.11, PyYAML and Jinja2 (the filter plugin uses a",
         "vendored copy of the `ascend_fa` compat checker, recipe loader and build planner in",
         "`plugins/module_utils/ascend_fa/`; no `pip install ascend-fa` needed).",
         "Set `ASCEND_FA_RESULTS` (or `fa_results_dir`) and `ASCEND_FA_CACHE` (or `fa_artifact_cache`): their defaults",
@@ -268,7 +273,9 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
     coll.mkdir(parents=True)
     version = project_version(root)
     _write(coll / "galaxy.yml", galaxy_yml(root, version))
-    _write(coll / "meta" / "runtime.yml", runtime_yml())
+    requires_ansible(root)
+    (coll / "meta").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "meta" / "runtime.yml", coll / "meta" / "runtime.yml")
 
     mu_names = module_utils_names(root)
     modules = []

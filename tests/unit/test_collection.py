@@ -213,7 +213,11 @@ def test_repo_filter_plugin_still_works_from_the_checkout():
 
 
 def test_galaxy_template_names_the_collection():
-    data = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    data = yaml.safe_load((ROOT / "meta/galaxy.yml").read_text())
     assert (data["namespace"], data["name"]) == ("ascend", "fa")
-    staged = yaml.safe_load(bc.galaxy_yml(ROOT, "9.9.9"))
-    assert staged["version"] == "9.9.9" and staged["readme"] == "README.md"
+    staged_text = bc.galaxy_yml(ROOT, "9.9.9")
+    staged = yaml.safe_load(staged_text)
+    assert staged["version"] == "9.9.9" and staged["readme"] == "README.md" and staged["namespace"] == "ascend"
+    assert staged_text.startswith("---\n") and "molecule" not in staged_text
+    # not at the repo root: there molecule/ansible-compat would install the whole checkout as a collection
+    assert not (ROOT / "galaxy.yml").exists()
