@@ -419,6 +419,7 @@ FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[str]]] = {
     "wrong-results": _fault_wrong_results,
     "corrupt-lib": _action("corrupt-lib"),
     "vendor-not-first": _action("vendor-not-first"),
+    "env-not-sourced": _action("env-not-sourced"),
     "clear": _fault_clear,
 }
 
@@ -455,7 +456,9 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     mb=60000), ``remove-npu-smi``, ``no-cann``, ``cann-upgrade`` (version=next, layout=None),
     ``torch-npu-mismatch`` (version=one that does not match CANN), ``wrong-results`` (version=None: the
     FlashAttention results of the package with that version, e.g. ``9.0.1``, or of every package, come out
-    wrong), ``corrupt-lib``, ``vendor-not-first``, ``clear`` (health, HBM use and flags back to normal).
+    wrong), ``corrupt-lib``, ``vendor-not-first``, ``env-not-sourced`` (the vendor library registration in
+    /etc/ld.so.conf.d and the package's set_env.bash removed: a fresh process finds no vendor library),
+    ``clear`` (health, HBM use and flags back to normal).
     """
     fleet = load_fleet(dir)
     entry = _find_host(fleet, host)

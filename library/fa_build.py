@@ -76,6 +76,13 @@ log_tail:
   description: Last lines of the build log.
   returned: always
   type: str
+diagnosis:
+  description:
+    - On a failed build, the class of the error in the log from the known-error signatures
+      (C(ascend_fa/data/known_errors.yml)), with its cause and fix; C(class=unknown) when no signature matches.
+  returned: failure of the build command
+  type: dict
+  sample: {class: build_oom, known: true, cause: "...", fix: "lower the job count ...", source: "...", matched: "..."}
 """
 
 import glob
@@ -85,6 +92,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_manifest import sha256_file
+
+try:
+    from ansible.module_utils.fa_known_errors import diagnosis
+except ImportError:  # run outside Ansible without the repo's module_utils: no classification, same failure
+    diagnosis = None
 
 
 def command_line(set_env: list[str], src: str, command: str, log: str, timeout: int) -> str:
@@ -99,6 +111,29 @@ def log_tail(path: str, lines: int = 40) -> str:
             return "\n".join(fh.read().rstrip().splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def classify_log(path: str, fallback: str = "") -> dict | None:
+    """Class, cause and fix of the error in the build log (the known-error signatures), or None."""
+    if diagnosis is None:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - (1 << 20)))
+            text = fh.read()
+    except OSError:
+        text = ""
+    return diagnosis(text or fallback)
+
+
+def diagnosis_text(diag: dict | None) -> str:
+    if not diag:
+        return ""
+    if not diag["known"]:
+        return "\n--- diagnosis: unknown error (no known signature matches; read the last lines above) ---"
+    return (f"\n--- diagnosis: {diag['class']} ---\ncause: {diag['cause']}\nfix: {diag['fix']}"
+            + (f"\n(reported in {diag['source']})" if diag.get("source") else ""))
 
 
 def find_output(src: str, pattern: str) -> list[str]:
@@ -138,8 +173,10 @@ def main() -> None:
     tail = log_tail(p["log"]) or err
     if rc != 0:
         why = "timed out" if rc in (124, 137) else f"failed (rc={rc})"
-        module.fail_json(msg=f"build {why} after {seconds}s: {p['command']}\n--- last lines of {p['log']} ---\n{tail}",
-                         rc=rc, seconds=seconds, log=p["log"], log_tail=tail)
+        diag = classify_log(p["log"], err)
+        module.fail_json(msg=f"build {why} after {seconds}s: {p['command']}\n--- last lines of {p['log']} ---\n{tail}"
+                             f"{diagnosis_text(diag)}",
+                         rc=rc, seconds=seconds, log=p["log"], log_tail=tail, diagnosis=diag)
     outputs = find_output(p["src"], p["output_glob"])
     if len(outputs) != 1:
         module.fail_json(msg=f"build succeeded but {len(outputs)} files match {p['output_glob']} in {p['src']} "

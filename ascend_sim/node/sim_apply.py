@@ -478,9 +478,34 @@ def action_vendor_not_first(node: Node) -> None:
     node.changes.append(f"{config}: {line}")
 
 
+# The deploy tool's environment script for new processes (what users are told to source): written by ascend-fa.
+PACKAGE_ENV_SCRIPTS = ("/var/lib/ascend-fa/set_env.bash",)
+
+
+def action_env_not_sourced(node: Node) -> None:
+    """"Users forgot to source it": a fresh process gets no path to the vendor libraries. Removes every
+    /etc/ld.so.conf.d entry that registers an opp/vendors library folder (then ldconfig) and the package's
+    environment script for new processes, so only CANN's own set_env.sh is left to source."""
+    removed = []
+    conf_dir = node.path("/etc/ld.so.conf.d")
+    for conf in sorted(conf_dir.glob("*.conf")) if conf_dir.is_dir() else []:
+        if "/opp/vendors/" in conf.read_text(errors="replace"):
+            conf.unlink()
+            removed.append(str(conf))
+    for script in PACKAGE_ENV_SCRIPTS:
+        if remove(node.path(script)):
+            removed.append(script)
+    if not removed:
+        raise ActionError("no vendor library registration or package set_env.bash to remove (install a package first)")
+    if node.root == Path("/"):
+        subprocess.run(["ldconfig"], capture_output=True, check=False)
+    node.changes.extend(f"removed {p}" for p in removed)
+
+
 ACTIONS: dict[str, Callable[[Node], None]] = {
     "corrupt-lib": action_corrupt_lib,
     "vendor-not-first": action_vendor_not_first,
+    "env-not-sourced": action_env_not_sourced,
 }
 
 
