@@ -152,12 +152,21 @@ import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.fa_manifest import read_manifest
 
 try:
     from ansible.module_utils.fa_known_errors import diagnosis
 except ImportError:  # outside Ansible without the repo's module_utils on the path: no classification
     diagnosis = None
+try:
+    from ansible.module_utils.fa_manifest import read_manifest
+except ImportError:  # same: read the manifest here
+    def read_manifest(state_dir):
+        try:
+            with open(os.path.join(state_dir, "manifest.json"), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
 OK, FAIL, SKIP, IGNORED = "ok", "fail", "skip", "ignored"
 PACKAGE_ENV = "set_env.bash"

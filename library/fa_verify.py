@@ -152,6 +152,7 @@ cards:
       failed: 0
       failed_cases: []
       stderr_tail: "..."
+      diagnosis: {class: unknown, known: false, kind: unknown, cause: "...", fix: "...", source: "", matched: ""}
 failed_cards:
   description: Ids of the cards that failed.
   returned: always
@@ -159,7 +160,9 @@ failed_cards:
   elements: int
   sample: [5]
 summary:
-  description: One line for humans.
+  description:
+    - One line for humans. For failed cards whose error is a known one (C(ascend_fa/data/known_errors.yml)), its class
+      and fix are appended (C(known error <class>: <fix>)); each failed card also carries its C(diagnosis).
   returned: always
   type: str
   sample: "1 of 8 cards failed FlashAttention (card 5): card 5: timeout after 300s"
@@ -200,6 +203,11 @@ import time
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils.fa_known_errors import diagnosis
+except ImportError:  # run outside Ansible without the repo's module_utils: no classification, same results
+    diagnosis = None
 
 CHECK_SCRIPT = "fa_check.py"
 TAIL_CHARS = 2000
@@ -356,7 +364,20 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
         res["ok"] = True
     if not res["ok"]:
         res["stderr_tail"] = _tail(stderr)
+        if diagnosis is not None and not timed_out:
+            # the class of the error (known-error signatures), its cause and fix; unknown: see stderr_tail
+            res["diagnosis"] = diagnosis(f"{stderr or ''}\n{res['reason'] or ''}")
     return res
+
+
+def known_diagnoses(failed: list[dict]) -> list[str]:
+    """``<class>: <fix>`` once per known error class among the failed cards."""
+    seen: dict[str, str] = {}
+    for r in failed:
+        diag = r.get("diagnosis") or {}
+        if diag.get("known") and diag["class"] not in seen:
+            seen[diag["class"]] = diag["fix"]
+    return [f"known error {cls}: {fix}" for cls, fix in seen.items()]
 
 
 def aggregate(results: list[dict]) -> dict:
@@ -382,6 +403,9 @@ def aggregate(results: list[dict]) -> dict:
         ids = ", ".join(str(r["card"]) for r in failed)
         summary = (f"{len(failed)} of {len(results)} cards failed FlashAttention (card {ids}): "
                    + "; ".join(f"card {r['card']}: {r['reason']}" for r in failed))
+        diagnosed = known_diagnoses(failed)
+        if diagnosed:
+            summary += ". " + ". ".join(diagnosed)
     return {
         "ok": ok,
         "cards": results,

@@ -1,0 +1,365 @@
+"""fa_env_check: the pure parts (placeholders, CANN set_env lookup, context, phases, the torch/torch_npu pairing
+against ascend_fa.compat, every probe's evaluation, needs/ignore, the stdlib pip check), the checks data, and the
+module end to end on a fake host laid out under a temporary folder (a real fresh login shell, a real dlopen).
+Plus the simulator's env-not-sourced fault on a temporary root."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import fa_env_check as ec
+import pytest
+import yaml
+
+from ascend_fa import compat
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "library" / "fa_env_check.py"
+DATA = yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())
+CHECKS = {c["id"]: c for c in DATA["checks"]}
+TABLE = compat.load_matrix()["torch_npu"]
+LIB = "op_api/lib/libcust_opapi.so"
+
+
+def params(**kw):
+    base = {"state_dir": "/var/lib/ascend-fa", "ascend_home": "/nonexistent-ascend", "cann_set_env": "",
+            "nnal_set_env": "/nonexistent/nnal/set_env.sh", "python": "python3", "cann_version": "8.5.0",
+            "compat_torch_npu": TABLE, "libraries": [LIB], "ignore": [], "host": "h1"}
+    return {**base, **kw}
+
+
+def ctx_for(vendor_dir="/opt/Ascend/cann/opp/vendors/ascendfa_transformer", **kw):
+    manifest = {"vendor_dir": vendor_dir} if vendor_dir else None
+    return ec.context(params(**kw), manifest)
+
+
+# ------------------------------------------------------------------------------------------------ data
+def test_checks_data_is_complete():
+    for c in DATA["checks"]:
+        assert c["id"] and c["what"] and c["problem"] and c["fix"] and c["severity"] in ("error", "warning")
+        assert bool(c.get("probe")) != bool(c.get("command")), c["id"]
+        assert set(c["phases"]) <= {"preflight", "verify", "doctor"}
+        assert all(n in CHECKS for n in c.get("needs") or [])
+    for state in ("absent", "missing", "cann_changed", "files_changed"):
+        assert {"code", "what", "needed", "fix"} <= set(DATA["drift"][state])
+    assert DATA["drift"]["cann_changed"]["what"] == "CANN changed since install"
+    assert DATA["drift"]["missing"]["what"].startswith("package missing")
+    assert DATA["drift"]["files_changed"]["what"].startswith("files changed")
+
+
+def test_phases_select_checks():
+    pre = [c["id"] for c in ec.selected(DATA["checks"], "preflight")]
+    assert "pip_check" not in pre and "torch_npu_import" not in pre and "vendor_first" in pre
+    assert [c["id"] for c in ec.selected(DATA["checks"], "doctor")] == list(CHECKS)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def test_render_placeholders_and_regex_escape():
+    ctx = {"lib_path": "/a/b+c/libx.so", "vendor_name": "v"}
+    assert ec.render("put {vendor_name} first; keep {unknown}", ctx) == "put v first; keep {unknown}"
+    assert ec.render(r"=>\s*{lib_path}\s*$", ctx, escape=True) == r"=>\s*/a/b\+c/libx\.so\s*$"
+    assert ec.render(r"x{0,80}", ctx, escape=True) == r"x{0,80}"
+
+
+def test_cann_set_env_either_layout(tmp_path):
+    assert ec.find_cann_set_env(str(tmp_path)) is None
+    (tmp_path / "ascend-toolkit").mkdir()
+    (tmp_path / "ascend-toolkit" / "set_env.sh").write_text("")
+    assert ec.find_cann_set_env(str(tmp_path)) == str(tmp_path / "ascend-toolkit/set_env.sh")
+    (tmp_path / "cann").mkdir()
+    (tmp_path / "cann" / "set_env.sh").write_text("")
+    assert ec.find_cann_set_env(str(tmp_path)) == str(tmp_path / "cann/set_env.sh")
+    assert ec.find_cann_set_env(str(tmp_path), "/given/set_env.sh") == "/given/set_env.sh"
+
+
+def test_context_and_scripts(tmp_path):
+    ctx = ctx_for()
+    assert ctx["vendor_name"] == "ascendfa_transformer"
+    assert ctx["lib_path"] == "/opt/Ascend/cann/opp/vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
+    assert ctx["lib_dir"].endswith("/op_api/lib") and ctx["package_env"] == "/var/lib/ascend-fa/set_env.bash"
+    names = [n for n, _p, _r in ec.scripts_to_source(ctx)]
+    assert names == ["cann", "nnal", "package"]
+    assert [n for n, _p, _r in ec.scripts_to_source(ctx_for(None))] == ["cann", "nnal"]
+    argv = ec.shell_argv(ec.scripts_to_source(ctx), {"x": 1})
+    assert argv[:3] == ["/bin/bash", "-l", "-c"] and "/nonexistent/nnal/set_env.sh" not in argv
+    assert set(ec.fresh_env()) == {"HOME", "USER", "LOGNAME", "SHELL"}
+
+
+# ------------------------------------------------------------------------------------------------ torch pair
+@pytest.mark.parametrize("cann", ["8.5.0", "8.0.RC1", "8.3.RC1", "9.0.0", "7.0.0"])
+@pytest.mark.parametrize("torch_npu", ["2.9.0", "2.1.0.post4", "2.1.0.post3", "2.8.0.post2", "2.8.0", "2.9.0.post2",
+                                       "2.4.0.post2", "2.14.0"])
+@pytest.mark.parametrize("torch", ["2.9.0", "2.13.0+cpu", "2.1.0", "2.8.0+cpu", None])
+def test_torch_pair_agrees_with_the_compat_checker(cann, torch_npu, torch):
+    mine = {code for code, *_ in ec.torch_pair_problems(cann, torch, torch_npu, TABLE)}
+    stack = {"cann_version": cann, "torch_npu_version": torch_npu, "torch_version": torch}
+    theirs = {p.code for p in compat.check(stack) if p.code in ("torch_npu_cann_mismatch", "torch_torch_npu_mismatch")}
+    assert mine == theirs
+
+
+def test_torch_pair_fix_names_the_pair():
+    (code, found, needed, fix), = ec.torch_pair_problems("8.5.0", "2.1.0", "2.1.0.post4", TABLE)
+    assert code == "torch_npu_cann_mismatch" and "2.1.0.post4" in found and "2.9.0" in needed
+    assert fix.startswith("pip install torch_npu==2.9.0 torch==2.9.0")
+    assert ec.vequal("2.9", "2.9.0") and not ec.vequal("2.1.0", "2.1.0.post4") and ec.vequal("8.0.RC1", "8.0.rc1")
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def probe(**kw):
+    base = {"sourced": [], "env": {"ASCEND_OPP_PATH": "/opt/Ascend/cann/opp"},
+            "config_ini": {"path": "/opt/Ascend/cann/opp/vendors/config.ini", "exists": True,
+                           "load_priority": ["ascendfa_transformer", "customize"]},
+            "commands": {}, "dlopen_path": {"ok": True}, "dlopen_name": {"ok": True, "resolved": None},
+            "python": {"found": True, "torch_version": "2.9.0", "torch_npu_version": "2.9.0",
+                       "pip_check": {"tool": "pip check", "rc": 0, "output": ""}, "import_torch_npu": {"rc": 0}}}
+    base.update(kw)
+    return base
+
+
+def test_vendor_first_ok_fail_and_not_applicable():
+    ctx = ctx_for()
+    assert ec.evaluate(CHECKS["vendor_first"], ctx, probe(), params())[0] == ec.OK
+    bad = probe(config_ini={"path": "/x/config.ini", "exists": True, "load_priority": ["customize", "ascendfa_transformer"]})
+    status, found = ec.evaluate(CHECKS["vendor_first"], ctx, bad, params())
+    assert status == ec.FAIL and found.startswith("load_priority=customize,ascendfa_transformer")
+    custom = ctx_for("/srv/ops/vendors/ascendfa_transformer")
+    assert ec.evaluate(CHECKS["vendor_first"], custom, probe(), params())[0] == ec.SKIP
+
+
+def test_opp_path_default_and_custom_install():
+    ctx = ctx_for()
+    assert ec.evaluate(CHECKS["opp_path"], ctx, probe(), params())[0] == ec.OK
+    custom = ctx_for("/srv/ops/vendors/ascendfa_transformer")
+    status, found = ec.evaluate(CHECKS["opp_path"], custom, probe(), params())
+    assert status == ec.FAIL and "ASCEND_CUSTOM_OPP_PATH=(unset)" in found
+    env = {"ASCEND_OPP_PATH": "/opt/Ascend/cann/opp", "ASCEND_CUSTOM_OPP_PATH": "/srv/ops/vendors/ascendfa_transformer:"}
+    assert ec.evaluate(CHECKS["opp_path"], custom, probe(env=env), params())[0] == ec.OK
+
+
+def test_ld_cache_command_check():
+    ctx = ctx_for()
+    listed = f"\tlibcust_opapi.so (libc6,x86-64) => {ctx['lib_path']}\n"
+    ok = probe(commands={"ld_cache": {"command": "ldconfig -p", "rc": 0, "stdout": "2 libs\n" + listed}})
+    assert ec.evaluate(CHECKS["ld_cache"], ctx, ok, params())[0] == ec.OK
+    other = probe(commands={"ld_cache": {"command": "ldconfig -p", "rc": 0,
+                                         "stdout": "\tlibcust_opapi.so (libc6,x86-64) => /other/libcust_opapi.so\n"}})
+    assert ec.evaluate(CHECKS["ld_cache"], ctx, other, params())[0] == ec.FAIL
+    assert ec.evaluate(CHECKS["ld_cache"], ctx, probe(), params())[0] == ec.FAIL   # did not run
+
+
+def test_scripts_missing_and_failing(tmp_path):
+    ctx = ctx_for(state_dir=str(tmp_path))
+    missing = probe(sourced=[{"path": ctx["package_env"], "status": "missing"}])
+    status, found = ec.evaluate(CHECKS["package_env"], ctx, missing, params())
+    assert status == ec.FAIL and found == f"{ctx['package_env']} is missing"
+    failing = probe(sourced=[{"path": ctx["package_env"], "status": "1"}])
+    assert ec.evaluate(CHECKS["package_env"], ctx, failing, params())[1].endswith("exited 1")
+    assert ec.evaluate(CHECKS["cann_env"], ctx, probe(), params())[0] == ec.FAIL   # no CANN under ascend_home
+    assert ec.evaluate(CHECKS["nnal_env"], ctx, probe(), params())[0] == ec.SKIP
+    assert ec.evaluate(CHECKS["package_env"], ctx_for(None), probe(), params())[0] == ec.SKIP
+
+
+def test_run_checks_needs_classify_and_ignore(tmp_path):
+    vendor = tmp_path / "opp" / "vendors" / "ascendfa_transformer"
+    (vendor / "op_api" / "lib").mkdir(parents=True)
+    (vendor / "op_api" / "lib" / "libcust_opapi.so").write_text("x")
+    ctx = ctx_for(str(vendor), state_dir=str(tmp_path), ascend_home=str(tmp_path))
+    (tmp_path / "cann").mkdir()
+    (tmp_path / "cann" / "set_env.sh").write_text("")
+    ctx = ec.context(params(state_dir=str(tmp_path), ascend_home=str(tmp_path)), {"vendor_dir": str(vendor)})
+    err = f"{ctx['lib_path']}: invalid ELF header"
+    pr = probe(env={"ASCEND_OPP_PATH": str(tmp_path / "opp")},
+               sourced=[{"path": ctx["cann_set_env"], "status": "0"}, {"path": ctx["package_env"], "status": "0"}],
+               config_ini={"path": "c", "exists": True, "load_priority": ["ascendfa_transformer"]},
+               commands={"ld_cache": {"command": "ldconfig -p", "rc": 0, "stdout": f" => {ctx['lib_path']}\n"}},
+               dlopen_path={"ok": False, "error": err}, dlopen_name={"ok": False, "error": err})
+    pr["python"]["torch_version"] = "2.13.0+cpu"
+    results = {r["id"]: r for r in ec.run_checks(DATA["checks"], ctx, pr, params(ignore=["torch_torch_npu_mismatch"]))}
+    assert results["dlopen"]["status"] == ec.FAIL and "[known error: library_corrupt]" in results["dlopen"]["found"]
+    assert results["lib_on_path"]["status"] == ec.SKIP and "dlopen" in results["lib_on_path"]["found"]
+    assert results["torch_pair"]["status"] == ec.IGNORED and results["torch_pair"]["problems"] == []
+    assert results["torch_npu_import"]["status"] == ec.OK       # an ignored failure does not block
+    out = ec.summarize(list(results.values()), "h1")
+    assert [p["code"] for p in out["problems"]] == ["dlopen"] and out["repair"] and not out["ok"]
+    assert out["lines"][0].startswith("h1: [error] libcust_opapi.so of the package does not load (dlopen) (found ")
+    assert set(out["problems"][0]) == {"code", "severity", "what", "found", "needed", "fix"}   # = compat.Problem
+    compat.Problem(**out["problems"][0])
+
+
+def test_python_probes():
+    ctx = ctx_for()
+    bad = probe()
+    bad["python"]["pip_check"] = {"tool": "pip check", "rc": 1, "output": "torch 2.9.0 requires sympy, which is not installed."}
+    status, found = ec.evaluate(CHECKS["pip_check"], ctx, bad, params())
+    assert status == ec.FAIL and "requires sympy" in found
+    nopy = probe(python={"found": False})
+    assert ec.evaluate(CHECKS["pip_check"], ctx, nopy, params())[1] == "python3 not found in the fresh shell's PATH"
+    mism = probe()
+    mism["python"]["torch_npu_version"] = "2.1.0.post4"
+    out = ec.evaluate(CHECKS["torch_pair"], ctx, mism, params())
+    assert out[0] == ec.FAIL and [e[0] for e in out[2]] == ["torch_npu_cann_mismatch", "torch_torch_npu_mismatch"]
+    imp = probe()
+    imp["python"]["import_torch_npu"] = {"rc": 1, "stderr": "ImportError: libhccl.so: cannot open shared object file"}
+    (row,) = ec.run_checks([CHECKS["torch_npu_import"]], ctx, imp, params())
+    assert "shared_object_missing" in row["found"] and row["fix"].startswith("source /usr/local/Ascend/cann/set_env.sh")
+
+
+# ------------------------------------------------------------------------------------------------ stdlib pip check
+def _pip_check_code() -> str:
+    ns: dict = {}
+    exec(compile(ec.PROBE, "probe", "exec"), {"__name__": "probe"}, ns)  # noqa: S102 - our own code, to unit-test it
+    return ns["PIP_CHECK"].replace('importlib.util.find_spec("pip") is not None', "False")
+
+
+def _dist(site: Path, name: str, version: str, requires: list[str]) -> None:
+    d = site / f"{name}-{version}.dist-info"
+    d.mkdir(parents=True)
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"] + [f"Requires-Dist: {r}" for r in requires]
+    (d / "METADATA").write_text("\n".join(meta) + "\n")
+
+
+def test_stdlib_pip_check(tmp_path):
+    site = tmp_path / "site"
+    _dist(site, "alpha", "1.0", ["beta>=2.0", "gamma", 'delta; extra == "all"', 'eps; python_version < "3"',
+                                 'zeta>=1; sys_platform == "linux" and python_version >= "3.8"'])
+    _dist(site, "beta", "1.5", [])
+    _dist(site, "zeta", "0.5", [])
+    run = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(site)!r}]\n" + _pip_check_code()],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    res = json.loads(run.stdout)
+    assert res["rc"] == 1 and res["tool"].startswith("stdlib")
+    lines = res["output"].splitlines()
+    assert "alpha 1.0 has requirement beta>=2.0, but you have beta 1.5." in lines
+    assert "alpha 1.0 requires gamma, which is not installed." in lines
+    assert not any("delta" in x or "eps" in x for x in lines)
+    assert any("zeta" in x for x in lines) == sys.platform.startswith("linux")
+    ok = tmp_path / "ok"
+    _dist(ok, "alpha", "1.0", ["beta~=1.4"])
+    _dist(ok, "beta", "1.5", [])
+    run = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = [{str(ok)!r}]\n" + _pip_check_code()],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert json.loads(run.stdout)["rc"] == 0
+
+
+# ------------------------------------------------------------------------------------------------ the module
+@pytest.fixture()
+def fake_host(tmp_path):
+    """A CANN-like layout: set_env.sh exporting ASCEND_OPP_PATH, a vendor with a real .so, config.ini, manifest."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build a loadable library")
+    home = tmp_path / "Ascend"
+    opp = home / "cann" / "opp"
+    vendor = opp / "vendors" / "ascendfa_transformer"
+    (vendor / "op_api" / "lib").mkdir(parents=True)
+    src = tmp_path / "lib.c"
+    src.write_text("int ascendfa_probe(void) { return 42; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(vendor / "op_api/lib/libcust_opapi.so"), str(src)], check=True)
+    (opp / "vendors" / "config.ini").write_text("load_priority=ascendfa_transformer,customize\n")
+    (home / "cann" / "set_env.sh").write_text(f"export ASCEND_OPP_PATH={opp}\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "set_env.bash").write_text(f"source {home}/cann/set_env.sh\n"
+                                        f"export LD_LIBRARY_PATH={vendor}/op_api/lib:$LD_LIBRARY_PATH\n")
+    (state / "manifest.json").write_text(json.dumps({"vendor_dir": str(vendor)}))
+    return {"home": home, "state": state, "vendor": vendor, "opp": opp}
+
+
+def run_module(tmp_path, args):
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    # as Ansible runs it, with ansible.module_utils.<ours> resolved to module_utils/ (tests/conftest.py's finder)
+    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+            f"sys.argv = [{str(MODULE)!r}, {str(path)!r}]; runpy.run_path({str(MODULE)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ASCEND_OPP_PATH": "/leaked/from/ansible"})
+    return json.loads(proc.stdout)
+
+
+def module_args(h, **kw):
+    return {"checks": [c for c in DATA["checks"] if c["id"] not in ("ld_cache", "pip_check", "torch_pair",
+                                                                    "torch_npu_import")],
+            "host": "fake1", "state_dir": str(h["state"]), "ascend_home": str(h["home"]), "python": sys.executable,
+            **kw}
+
+
+def test_module_healthy_host_reports_nothing(tmp_path, fake_host):
+    res = run_module(tmp_path, module_args(fake_host))
+    assert res["ok"] is True and res["problems"] == [] and res["changed"] is False, res.get("lines")
+    status = {c["id"]: c["status"] for c in res["checks"]}
+    assert status["vendor_first"] == status["lib_on_path"] == status["dlopen"] == "ok"
+    # nothing leaked from the calling environment into the fresh shell
+    assert res["probe"]["env"]["ASCEND_OPP_PATH"] == str(fake_host["opp"])
+
+
+def test_module_names_each_broken_state(tmp_path, fake_host):
+    h = fake_host
+    (h["opp"] / "vendors" / "config.ini").write_text("load_priority=customize,ascendfa_transformer\n")
+    res = run_module(tmp_path, module_args(h))
+    assert [p["code"] for p in res["problems"]] == ["vendor_first"]
+    assert "load_priority=customize,ascendfa_transformer" in res["lines"][0] and "Fix: " in res["lines"][0]
+
+    (h["opp"] / "vendors" / "config.ini").write_text("load_priority=ascendfa_transformer\n")
+    (h["state"] / "set_env.bash").unlink()
+    res = run_module(tmp_path, module_args(h, fail_on_findings=True))
+    assert res["failed"] is True
+    assert {p["code"] for p in res["problems"]} == {"package_env", "lib_on_path"}
+    assert "shared_object_missing" in next(p["found"] for p in res["problems"] if p["code"] == "lib_on_path")
+
+    (h["state"] / "set_env.bash").write_text(f"export LD_LIBRARY_PATH={h['vendor']}/op_api/lib\n")
+    (h["vendor"] / LIB).write_bytes(b"garbage, not an ELF file")
+    res = run_module(tmp_path, module_args(h))
+    codes = [p["code"] for p in res["problems"]]
+    assert codes == ["dlopen"] and "library_corrupt" in res["problems"][0]["found"]
+
+    import shutil as sh
+    sh.rmtree(h["vendor"])
+    res = run_module(tmp_path, module_args(h))
+    assert [p["code"] for p in res["problems"]] == ["package_present"]   # the rest is skipped (needs)
+    assert res["repair"] is True
+
+
+def test_module_fresh_shell_that_dies(tmp_path, fake_host):
+    (fake_host["home"] / "cann" / "set_env.sh").write_text("exit 3\n")
+    res = run_module(tmp_path, module_args(fake_host))
+    assert res["problems"][0]["code"] == "fresh_shell" and res["ok"] is False
+
+
+# ------------------------------------------------------------------------------------------------ simulator fault
+def test_sim_env_not_sourced_fault(tmp_path):
+    from ascend_sim.node import sim_apply
+    from ascend_sim.node.simnode import normalize
+
+    node_dir = tmp_path / "node"
+    node_dir.mkdir()
+    root = tmp_path / "root"
+    host = normalize({"npu_count": 1, "arch": "x86_64"})
+    sim_apply.apply(host, root, node_dir)
+    with pytest.raises(sim_apply.ActionError):
+        sim_apply.apply(host, root, node_dir, ("env-not-sourced",))
+    conf = root / "etc/ld.so.conf.d"
+    conf.mkdir(parents=True)
+    (conf / "ascend-fa.conf").write_text("/usr/local/Ascend/cann/opp/vendors/ascendfa_transformer/op_api/lib\n")
+    (conf / "other.conf").write_text("/usr/lib/other\n")
+    env = root / "var/lib/ascend-fa/set_env.bash"
+    env.parent.mkdir(parents=True)
+    env.write_text("export X=1\n")
+    changes = sim_apply.apply(host, root, node_dir, ("env-not-sourced",))
+    assert not (conf / "ascend-fa.conf").exists() and (conf / "other.conf").exists() and not env.exists()
+    assert any("ascend-fa.conf" in c for c in changes)
+
+
+def test_sim_fault_is_known_to_the_fleet():
+    from ascend_sim import fleet
+
+    config = {"model": "910B3", "npu_count": 1, "cann_version": "8.5.0", "cann_layout": "cann",
+              "torch_npu_version": "2.9.0", "driver_version": "25.5.0", "firmware_version": "7.8.0.2.212"}
+    from ascend_sim.node.simnode import DEFAULTS
+    _new, actions = fleet.apply_fault({**DEFAULTS, **config}, "env-not-sourced")
+    assert actions == ["env-not-sourced"]
+
+
