@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on a simulated fleet: set up, start 4 simulated Atlas nodes (podman containers with SSH on
+# The main job on a simulated fleet: set up, start 4 simulated Atlas nodes with 4 NPUs each (podman containers with SSH on
 # 127.0.2.N: two A2 910B3, one A3, one A2 910B4; two on the pre-8.5 "ascend-toolkit" layout, two on the 8.5+
 # "cann" layout), deploy FlashAttention with
 # `ascend-fa deploy` (preflight -> fetch -> build once per target -> install -> verify on every card), print the
@@ -21,7 +21,7 @@ print(sum(h["state"] == "running" for f in fleet.list_fleets() if f.get("dir") =
 PY
 )
 if [[ ! -f $DEMO/inventory.yml || $running -lt $HOSTS ]]; then
-  ascend-fa sim create --dir "$DEMO" --hosts "$HOSTS" --models 910B3,A3-9392,910B3,910B4 --layouts toolkit,cann,cann,toolkit
+  ascend-fa sim create --dir "$DEMO" --hosts "$HOSTS" --models 910B3,A3-9392,910B3,910B4 --layouts toolkit,cann,cann,toolkit --npus 4
 fi
 export ASCEND_FA_CACHE=$DEMO/cache ASCEND_FA_RESULTS=$ROOT/out
 ascend-fa deploy -i "$DEMO/inventory.yml"
