@@ -27,7 +27,7 @@ ANSIBLE_BUILDER = "ansible-builder==3.2.0"
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("build_collection_ee", ROOT / "scripts" / "build_collection.py")
+    spec = importlib.util.spec_from_file_location("build_collection_for_ee_tests", ROOT / "scripts" / "build_collection.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
