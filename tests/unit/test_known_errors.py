@@ -220,3 +220,30 @@ def test_register_adds_explain_and_keeps_an_existing_doctor():
     fresh = argparse.ArgumentParser().add_subparsers(dest="cmd")
     explain.register(fresh)
     assert {"explain", "doctor"} <= set(fresh.choices)
+
+
+def test_fa_build_failure_names_the_class_and_fix(tmp_path):
+    import fa_build
+
+    log = tmp_path / "build.log"
+    log.write_text("[ 42%] Building opc kernels\nc++: fatal error: Killed signal terminated program cc1plus\n"
+                   "make: *** [all] Error 2\n")
+    diag = fa_build.classify_log(str(log))
+    assert diag["class"] == "build_oom" and diag["known"]
+    text = fa_build.diagnosis_text(diag)
+    assert "--- diagnosis: build_oom ---" in text and "fix: lower the job count" in text
+    unknown = fa_build.classify_log(str(tmp_path / "missing.log"), fallback="weird failure")
+    assert unknown["class"] == "unknown" and "unknown error" in fa_build.diagnosis_text(unknown)
+
+
+def test_fa_verify_card_diagnosis_and_summary():
+    import fa_verify
+
+    stderr = ("Traceback (most recent call last):\nImportError: libascendcl.so: cannot open shared object file: "
+              "No such file or directory\n")
+    card = fa_verify.card_result(0, 1, "", stderr, False, 30, 1.0)
+    assert card["diagnosis"]["class"] == "shared_object_missing"
+    timeout = fa_verify.card_result(1, None, "", "", True, 30, 30.0)
+    assert "diagnosis" not in timeout
+    agg = fa_verify.aggregate([card, timeout])
+    assert agg["summary"].endswith("known error shared_object_missing: " + card["diagnosis"]["fix"])
