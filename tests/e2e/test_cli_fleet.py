@@ -45,7 +45,7 @@ def fleets(tmp_path_factory):
 
     made = []
     try:
-        for name, octet in (("pb", 45), ("cli", 46)):
+        for name, octet in (("pb", 50), ("cli", 51)):
             d = tmp_path_factory.mktemp(f"fleet-{name}")
             simfleet.create(d, hosts=2, models=["910B3", "310P3"], fleet_octet=octet, npus=2)
             made.append(d)
