@@ -153,7 +153,10 @@ def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str,
     cp_dir = Path(env["ANSIBLE_SSH_CONTROL_PATH_DIR"])
     shutil.rmtree(cp_dir, ignore_errors=True)
     cp_dir.mkdir(parents=True)
-    spec = {"cmd": cmd, "cwd": str(ROOT), "env": {**env, "PHASE_TIMER_OUT": str(phases_file)}, "log": str(log),
+    cpu_list = workdir / "cpu_files.json"
+    cpu_list.write_text(json.dumps([str(p) for p in cpu_files.values()]))
+    env = {**env, "PHASE_TIMER_OUT": str(phases_file), "PHASE_TIMER_CPU_FILES": str(cpu_list)}
+    spec = {"cmd": cmd, "cwd": str(ROOT), "env": env, "log": str(log),
             "cp_dir": str(cp_dir), "timeout": timeout}
     node0, machine0 = _node_cpu(cpu_files), _machine_busy()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -179,7 +182,9 @@ def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str,
         "other_cpu_s": round(max(machine - controller - node, 0.0), 2),
         "startup_s": phases.get("startup_seconds"),
         "phases": {p: round(phases.get("phases", {}).get(p, 0.0), 2) for p in [*PHASES, "play"]},
-        "tasks": [[t["role"], t["name"], t["seconds"]] for t in tasks],
+        "phases_cpu": {p: phases.get("phases_cpu", {}).get(p, {"controller": 0.0, "node": 0.0})
+                       for p in [*PHASES, "play"]},
+        "tasks": [[t["role"], t["name"], t["seconds"], t.get("controller_cpu"), t.get("node_cpu")] for t in tasks],
         "error_tail": "" if res["rc"] == 0 else text[-3000:],
     }
 
@@ -344,19 +349,23 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 
 def task_costs(sizes: dict[int, dict[str, Any]], mode: str = "ours", run: str = "first") -> list[dict[str, Any]]:
-    """Per task: seconds at each size and the slope per added host (sizes >= 8): where the controller's time goes."""
-    table: dict[tuple[str, str], dict[int, float]] = {}
+    """Per task: wall seconds at each size and the slopes per added host (sizes >= 8) of its wall time, of the
+    controller's CPU and of the hosts' CPU during it: where the time of an added host goes."""
+    table: dict[tuple[str, str], dict[int, list[float]]] = {}
     for n, entry in sizes.items():
         if mode not in entry:
             continue
-        for role, name, sec in entry[mode][run]["tasks"]:
-            cell = table.setdefault((role, name), {})
-            cell[n] = cell.get(n, 0.0) + sec
+        for role, name, sec, ctl, node in (t + [None] * (5 - len(t)) for t in entry[mode][run]["tasks"]):
+            cell = table.setdefault((role, name), {}).setdefault(n, [0.0, 0.0, 0.0])
+            cell[0] += sec
+            cell[1] += ctl or 0.0
+            cell[2] += node or 0.0
     rows = []
     for (role, name), by_n in table.items():
-        slope = _slope(list(by_n.items()))
-        rows.append({"role": role, "task": name, "seconds": {n: round(v, 2) for n, v in sorted(by_n.items())},
-                     "per_host_s": _r(slope, 4)})
+        rows.append({"role": role, "task": name, "seconds": {n: round(v[0], 2) for n, v in sorted(by_n.items())},
+                     "per_host_s": _r(_slope([(n, v[0]) for n, v in by_n.items()]), 4),
+                     "controller_cpu_per_host_s": _r(_slope([(n, v[1]) for n, v in by_n.items()]), 4),
+                     "node_cpu_per_host_s": _r(_slope([(n, v[2]) for n, v in by_n.items()]), 4)})
     rows.sort(key=lambda r: -(r["per_host_s"] or 0))
     return rows
 
@@ -422,6 +431,16 @@ def render_md(result: dict[str, Any]) -> str:
             cells = [f"{_fmt(f['startup_s'])} / {_fmt(r['startup_s'])}"]
             cells += [f"{_fmt(f['phases'][p])} / {_fmt(r['phases'][p])}" for p in [*PHASES, "play"]]
             lines.append(f"| {n} | {'linear' if mode == 'ours' else 'mitogen_linear'} | " + " | ".join(cells) + " |")
+    lines += ["", "## CPU per phase, first rollout (controller / simulated hosts, CPU s)", "",
+              "| N | strategy | " + " | ".join(PHASES) + " |", "|---|---|" + "---|" * len(PHASES)]
+    for n in ns:
+        for mode in ("ours", "mitogen"):
+            e = sizes[n].get(mode)
+            if not e or "phases_cpu" not in e["first"]:
+                continue
+            pc = e["first"]["phases_cpu"]
+            lines.append(f"| {n} | {'linear' if mode == 'ours' else 'mitogen_linear'} | "
+                         + " | ".join(f"{_fmt(pc[p]['controller'])} / {_fmt(pc[p]['node'])}" for p in PHASES) + " |")
     lines += ["", "Phases: roles ascend_preflight (+fa_common), ops_transformer_fetch, fa_build, fa_install, "
               "fa_verify, and fa_rollout's own tasks (rollout records, drain hooks); play-level: the second play's "
               "end_host pre-task.", "", "## Against the targets", ""]
@@ -447,12 +466,14 @@ def render_md(result: dict[str, Any]) -> str:
     costs = result.get("task_costs") or []
     if costs:
         lines += ["## Cost per task (linear, first rollout; wall s, slope per added host over N >= 8)", "",
-                  "| role | task | " + " | ".join(f"N={n}" for n in ns) + " | s per host |",
-                  "|---|---|" + "---|" * (len(ns) + 1)]
+                  "| role | task | " + " | ".join(f"N={n}" for n in ns)
+                  + " | wall s per host | controller CPU s per host | hosts' CPU s per host |",
+                  "|---|---|" + "---|" * (len(ns) + 3)]
         for row in costs[:15]:
             lines.append(f"| {row['role'] or '(play)'} | {row['task']} | "
                          + " | ".join(_fmt(row["seconds"].get(n, row["seconds"].get(str(n)))) for n in ns)
-                         + f" | {_fmt(row['per_host_s'])} |")
+                         + f" | {_fmt(row['per_host_s'])} | {_fmt(row.get('controller_cpu_per_host_s'))}"
+                         f" | {_fmt(row.get('node_cpu_per_host_s'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -600,6 +621,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[int, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []
+    out = Path(args.out)
+
+    def snapshot() -> dict[str, Any]:
+        meta.update(loadavg_after=[round(x, 2) for x in os.getloadavg()],
+                    total_s=round(time.monotonic() - started, 1), errors=errors)
+        result = {"meta": meta, "sizes": results, "summary": summarize(results), "task_costs": task_costs(results)}
+        return result
+
     for n in sizes:
         results[n] = {}
         for mode in [m for m in ("ours", "mitogen", "naive") if n in plan[m]]:
@@ -608,12 +637,8 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one failing pass must not lose the others
                 print(f"N={n} {mode}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 errors.append({"n": n, "mode": mode, "error": f"{type(exc).__name__}: {exc}"})
-    meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    meta["total_s"] = round(time.monotonic() - started, 1)
-    meta["errors"] = errors
-    result = {"meta": meta, "sizes": results, "summary": summarize(results), "task_costs": task_costs(results)}
-    out = Path(args.out)
-    print(write_outputs(result, out))
+            write_outputs(snapshot(), out)   # partial results survive an interrupted run
+    print(write_outputs(snapshot(), out))
     print(f"wrote {out / 'fleet.json'}, fleet.md, fleet.svg; logs in {bench.work}")
     return 0
 
