@@ -16,7 +16,10 @@ from ansible.module_utils import fa_known_errors as ke
 from ascend_fa import explain
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELD_ERRORS = Path("/work/shared/reference/field-errors.md")
+# CI lays ../shared beside the checkout
+FIELD_ERRORS = next((p for p in (ROOT.parent / "shared/reference/field-errors.md",
+                                 Path("/work/shared/reference/field-errors.md")) if p.exists()),
+                    ROOT.parent / "shared/reference/field-errors.md")
 
 # field-errors.md, row by row (in the table's order): the class of each row's messages.
 ROW_CLASSES = [
