@@ -71,8 +71,8 @@ def test_same_recap_as_the_playbook(fleets, runs):
     pb, cli = runs
     artifacts = re.search(r"^artifacts: (\S+)$", cli.stdout, re.M)
     assert artifacts, cli.stdout[-3000:] + cli.stderr[-3000:]
-    cli_recap = _recap((Path(artifacts.group(1)) / "stdout").read_text(), "asim46-")
-    assert _recap(pb.stdout, "asim45-") == cli_recap
+    cli_recap = _recap((Path(artifacts.group(1)) / "stdout").read_text(), "asim51-")
+    assert _recap(pb.stdout, "asim50-") == cli_recap
     assert cli_recap["node1"][3] == 0 and cli_recap["node2"][3] == 1     # 910B3 deployed, 310P3 stopped
     assert (pb.returncode, cli.returncode) == (2, 1)                       # ansible's 2; ours: 1 failed host
 
@@ -81,7 +81,7 @@ def test_same_packages_and_verification(fleets, runs):
     from ascend_sim import fleet as simfleet
 
     results = []
-    for d, prefix in zip(fleets, ("asim45-", "asim46-"), strict=True):
+    for d, prefix in zip(fleets, ("asim50-", "asim51-"), strict=True):
         ssh = simfleet.ssh_argv(d, f"{prefix}node1")
         manifest = json.loads(subprocess.run([*ssh, "cat /var/lib/ascend-fa/manifest.json"], capture_output=True,
                                              text=True, timeout=60, check=True).stdout)
@@ -100,10 +100,10 @@ def test_progress_in_a_pipe_is_plain_lines(runs):
     body = [ln for ln in progress if not ln.startswith(("hosts=", "  FAILED"))]
     assert body and all(LINE.match(ln) for ln in body), "\n".join(ln for ln in body if not LINE.match(ln))
     for phase in ("ascend_preflight", "ops_transformer_fetch", "fa_build", "fa_install", "fa_verify"):
-        assert re.search(rf"^\S+ asim46-node1\s+{phase}\s+(ok|changed)\s", out, re.M), phase
-    assert re.search(r"^\S+ asim46-node2\s+ascend_preflight\s+failed\s+\S+\s+Stop this host", out, re.M)
+        assert re.search(rf"^\S+ asim51-node1\s+{phase}\s+(ok|changed)\s", out, re.M), phase
+    assert re.search(r"^\S+ asim51-node2\s+ascend_preflight\s+failed\s+\S+\s+Stop this host", out, re.M)
     assert "hosts=2 ok=1 changed=1 failed=1 unreachable=0" in out
-    assert "  FAILED asim46-node2 [ascend_preflight]: " in out
+    assert "  FAILED asim51-node2 [ascend_preflight]: " in out
 
 
 def test_report_written_with_every_host_and_card(fleets, runs):
@@ -112,9 +112,9 @@ def test_report_written_with_every_host_and_card(fleets, runs):
     assert f"report: {out_dir / 'report.html'}" in cli.stdout
     rep = json.loads((out_dir / "report.json").read_text())
     hosts = {h["host"]: h for h in rep["hosts"]}
-    assert set(hosts) == {"asim46-node1", "asim46-node2"}
-    assert hosts["asim46-node1"]["status"] in ("ok", "warn") and hosts["asim46-node2"]["status"] == "fail"
-    assert hosts["asim46-node1"]["package_state"] == "installed"
+    assert set(hosts) == {"asim51-node1", "asim51-node2"}
+    assert hosts["asim51-node1"]["status"] in ("ok", "warn") and hosts["asim51-node2"]["status"] == "fail"
+    assert hosts["asim51-node1"]["package_state"] == "installed"
     page = (out_dir / "report.html").read_text()
     for h in rep["hosts"]:
         assert h["cards"]
