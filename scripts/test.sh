@@ -16,7 +16,7 @@ ruff check .
 step "yamllint"
 yamllint -s .
 step "ansible-lint (production profile)"
-ansible-lint --offline -q playbooks roles deploy_fa.yml
+ansible-lint --offline -q playbooks roles deploy_fa.yml molecule
 
 if [[ ${1:-} == --quick ]]; then
   step "pytest (unit)"
