@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 MODELS = ["910B3", "A3-9392"]
 SOC_FAMILY = {"910B3": "ascend910b", "A3-9392": "ascend910_93"}
+STRATEGIES = {"ours": "linear", "install": "linear, verify skipped (same work as naive)", "mitogen": "mitogen_linear"}
 PHASES = ["preflight", "fetch", "build", "install", "verify", "rollout"]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)"
                    r"\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
@@ -258,7 +259,7 @@ class Bench:
             else:
                 env = self._env(run_dir, "mitogen_linear" if mode == "mitogen" else None)
                 cmd = [self.playbook_bin, "-i", inventory, str(ROOT / "deploy_fa.yml")]
-                if not self.args.verify:
+                if not self.args.verify or mode == "install":
                     cmd += ["--skip-tags", "verify"]
                 entry["first"] = run_measured(cmd, env, run_dir, "first", cpu_files, timeout)
                 arts = [json.loads(p.read_text()) for p in sorted((run_dir / "cache").glob("*/artifact.json"))]
@@ -297,6 +298,10 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / den if den else None
 
 
+def _per_core(value: float | None, cores: int) -> float | None:
+    return None if value is None else value / cores
+
+
 def _r(value: float | None, nd: int = 2) -> float | None:
     return None if value is None else round(value, nd)
 
@@ -305,7 +310,8 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Ratios and slopes against the targets, for each strategy that ran."""
     out: dict[str, Any] = {}
     ns = sorted(sizes)
-    for mode in ("ours", "mitogen"):
+    cores = os.cpu_count() or 1
+    for mode in STRATEGIES:
         runs = {n: sizes[n][mode] for n in ns if mode in sizes[n] and sizes[n][mode]["first"]["rc"] == 0}
         if not runs:
             continue
@@ -326,6 +332,9 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
             "slope_rerun_s_per_host": _r(_slope([(n, runs[n]["rerun"]["wall_s"]) for n in runs]), 3),
             "slope_controller_cpu_s_per_host": _r(_slope([(n, runs[n]["first"]["controller_cpu_s"])
                                                          for n in runs]), 3),
+            # the controller's own cost per added host in wall seconds when its CPU had the machine's cores to itself
+            "slope_controller_wall_equiv_s_per_host": _r(_per_core(_slope([(n, runs[n]["first"]["controller_cpu_s"])
+                                                                           for n in runs]), cores), 3),
             "slope_node_cpu_s_per_host": _r(_slope([(n, runs[n]["first"]["node_cpu_s"]) for n in runs]), 3),
             "rerun_changed0_all_hosts": all(r["rerun_changed0_all_hosts"] for r in runs.values()),
         }
@@ -400,17 +409,17 @@ def render_md(result: dict[str, Any]) -> str:
     for n in ns:
         naive = sizes[n].get("naive")
         naive_s = naive["first"]["wall_s"] if naive and naive["first"]["rc"] == 0 else None
-        for mode in ("ours", "mitogen"):
+        for mode in STRATEGIES:
             e = sizes[n].get(mode)
             if not e:
                 continue
             f, r = e["first"], e["rerun"]
             ratio = naive_s / f["wall_s"] if naive_s and f["rc"] == 0 else None
             lines.append("| " + " | ".join(_fmt(x) for x in [
-                n, "linear" if mode == "ours" else "mitogen_linear",
+                n, STRATEGIES[mode],
                 f["wall_s"] if f["rc"] == 0 else f"FAILED rc={f['rc']}", e["builds"], e.get("build_s"),
                 f["wall_s"] - e.get("build_s", 0.0), r["wall_s"], f"{r['changed_total']} ({r['hosts']} hosts)",
-                f["controller_cpu_s"], f["node_cpu_s"], f["other_cpu_s"], naive_s if mode == "ours" else None,
+                f["controller_cpu_s"], f["node_cpu_s"], f["other_cpu_s"], naive_s if mode != "mitogen" else None,
                 ratio]) + " |")
         if naive:
             f = naive["first"]
@@ -426,29 +435,29 @@ def render_md(result: dict[str, Any]) -> str:
               "| N | strategy | startup | " + " | ".join(PHASES) + " | play-level |",
               "|---|---|---|" + "---|" * (len(PHASES) + 1)]
     for n in ns:
-        for mode in ("ours", "mitogen"):
+        for mode in STRATEGIES:
             e = sizes[n].get(mode)
             if not e:
                 continue
             f, r = e["first"], e["rerun"]
             cells = [f"{_fmt(f['startup_s'])} / {_fmt(r['startup_s'])}"]
             cells += [f"{_fmt(f['phases'][p])} / {_fmt(r['phases'][p])}" for p in [*PHASES, "play"]]
-            lines.append(f"| {n} | {'linear' if mode == 'ours' else 'mitogen_linear'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {n} | {STRATEGIES[mode]} | " + " | ".join(cells) + " |")
     lines += ["", "## CPU per phase, first rollout (controller / simulated hosts, CPU s)", "",
               "| N | strategy | " + " | ".join(PHASES) + " |", "|---|---|" + "---|" * len(PHASES)]
     for n in ns:
-        for mode in ("ours", "mitogen"):
+        for mode in STRATEGIES:
             e = sizes[n].get(mode)
             if not e or "phases_cpu" not in e["first"]:
                 continue
             pc = e["first"]["phases_cpu"]
-            lines.append(f"| {n} | {'linear' if mode == 'ours' else 'mitogen_linear'} | "
+            lines.append(f"| {n} | {STRATEGIES[mode]} | "
                          + " | ".join(f"{_fmt(pc[p]['controller'])} / {_fmt(pc[p]['node'])}" for p in PHASES) + " |")
     lines += ["", "Phases: roles ascend_preflight (+fa_common), ops_transformer_fetch, fa_build, fa_install, "
               "fa_verify, and fa_rollout's own tasks (rollout records, drain hooks); play-level: the second play's "
               "end_host pre-task.", "", "## Against the targets", ""]
     for mode, s in result["summary"].items():
-        name = "linear" if mode == "ours" else "mitogen_linear"
+        name = STRATEGIES[mode]
         big = s["largest_n"]
         lines += [f"**{name}** (largest N = {big})", "",
                   f"- naive({big}) / ours({big}) = {_fmt(s.get('naive_over_ours'))} (target >= 10): "
@@ -459,7 +468,9 @@ def render_md(result: dict[str, Any]) -> str:
                   f"{_verdict(s['targets']['slope<=0.3'])}; build and verify phase excluded "
                   f"{_fmt(s['slope_rollout_minus_build_verify_s_per_host'])} s; the rollout itself "
                   f"{_fmt(s['slope_rollout_s_per_host'])} s; the rerun {_fmt(s['slope_rerun_s_per_host'])} s; CPU "
-                  f"seconds per added host: controller {_fmt(s['slope_controller_cpu_s_per_host'])}, simulated hosts "
+                  f"seconds per added host: controller {_fmt(s['slope_controller_cpu_s_per_host'])} (= "
+                  f"{_fmt(s.get('slope_controller_wall_equiv_s_per_host'))} s of wall time on this machine's "
+                  f"{os.cpu_count()} cores), simulated hosts "
                   f"{_fmt(s['slope_node_cpu_s_per_host'])}",
                   f"- rerun({big}) / rollout({big}) = {_fmt(s.get('rerun_over_rollout'))} (target <= 0.1): "
                   f"{_verdict(s['targets']['rerun_over_rollout<=0.1'])}; changed=0 on every host of every rerun: "
@@ -498,6 +509,7 @@ def render_svg(result: dict[str, Any]) -> str:
     series.append(("ascend-fa rollout", "#1f77b4", pts("ours", lambda e: e["first"]["wall_s"])))
     series.append(("ascend-fa rollout − build", "#17becf", pts("ours", lambda e: e["first"]["wall_s"] - e["build_s"])))
     series.append(("ascend-fa rerun (no-op)", "#2ca02c", pts("ours", lambda e: e["rerun"]["wall_s"])))
+    series.append(("ascend-fa, verify skipped", "#ff7f0e", pts("install", lambda e: e["first"]["wall_s"])))
     series.append(("mitogen_linear rollout", "#9467bd", pts("mitogen", lambda e: e["first"]["wall_s"])))
     series.append(("mitogen_linear rerun", "#e377c2", pts("mitogen", lambda e: e["rerun"]["wall_s"])))
     series = [s for s in series if s[2]]
@@ -578,6 +590,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="first loopback octet; each fleet takes the next one (127.0.<octet>.N; default 70)")
     p.add_argument("--out", default=str(BENCH / "results"), help="where fleet.json/.md/.svg go")
     p.add_argument("--work", help="logs, caches and fleet folders (default: a new temporary folder)")
+    p.add_argument("--install-only", action="store_true",
+                   help="add a pass of ours with verification skipped (--skip-tags verify): the naive procedure's work")
+    p.add_argument("--install-sizes", help="sizes of the install-only pass (default: --sizes)")
     p.add_argument("--mitogen", action="store_true", help="add a mitogen_linear pass (needs pip install mitogen)")
     p.add_argument("--mitogen-sizes", help="sizes of the mitogen pass (default: --sizes)")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive per-host build")
@@ -613,7 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     def _sizes(text: str | None) -> set[int]:
         return {int(x) for x in text.split(",") if x.strip()} if text else set(sizes)
 
-    plan = {"ours": set() if args.skip_ours else set(sizes), "mitogen": _sizes(args.mitogen_sizes) if args.mitogen else set(),
+    plan = {"ours": set() if args.skip_ours else set(sizes),
+            "install": _sizes(args.install_sizes) if args.install_only else set(),
+            "mitogen": _sizes(args.mitogen_sizes) if args.mitogen else set(),
             "naive": set() if args.skip_naive else _sizes(args.naive_sizes)}
     started = time.monotonic()
     meta = {
@@ -636,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in sizes:
         results[n] = {}
-        for mode in [m for m in ("ours", "mitogen", "naive") if n in plan[m]]:
+        for mode in [m for m in ("ours", "install", "mitogen", "naive") if n in plan[m]]:
             try:
                 results[n][mode] = bench.run_mode(n, mode)
             except Exception as exc:  # noqa: BLE001 - one failing pass must not lose the others

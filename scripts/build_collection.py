@@ -17,6 +17,7 @@ meta/runtime.yml               meta/runtime.yml (requires_ansible)
 library/*.py                   plugins/modules/*.py, ``from ansible.module_utils.<ours> import`` rewritten to
                                ``from ansible_collections.ascend.fa.plugins.module_utils.<ours> import``
 module_utils/*.py              plugins/module_utils/*.py (same rewrite where they import each other)
+action_plugins/*.py            plugins/action/*.py (same rewrite; the controller side of fa_install, fa_report)
 filter_plugins/ascend_fa.py    plugins/filter/ascend_fa.py, importing the vendored copy below
 ascend_fa/<pure modules>       plugins/module_utils/ascend_fa/ (the filter's import closure: compat, checklist,
                                buildplan, recipes, artifacts, versions + data/compat.yml); stdlib, PyYAML and
@@ -282,6 +283,8 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
     for src in sorted((root / "library").glob("*.py")):
         _write(coll / "plugins" / "modules" / src.name, rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
         modules.append(src.stem)
+    for src in sorted((root / "action_plugins").glob("*.py")):
+        _write(coll / "plugins" / "action" / src.name, rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
     for src in sorted((root / "module_utils").glob("*.py")):
         _write(coll / "plugins" / "module_utils" / src.name,
                rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))

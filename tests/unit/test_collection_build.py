@@ -86,6 +86,8 @@ def test_tarball_holds_the_collection_layout(built):
         assert f"plugins/modules/{lib.name}" in names
     for mu in (ROOT / "module_utils").glob("*.py"):
         assert f"plugins/module_utils/{mu.name}" in names
+    for act in (ROOT / "action_plugins").glob("*.py"):
+        assert f"plugins/action/{act.name}" in names
     # the filter uses the vendored ascend_fa (no pip install ascend-fa in the EE)
     assert "from ascend_fa" not in filt and "sys.path.insert" not in filt
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import" in filt

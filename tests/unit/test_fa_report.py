@@ -1,0 +1,58 @@
+"""action_plugins/fa_report.py: the controller-side report writer (no module, no remote work)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("fa_report_action", ROOT / "action_plugins" / "fa_report.py")
+fa_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fa_report)
+
+
+def test_render_content_dict_as_sorted_json_with_newline():
+    text = fa_report.render_content({"b": 1, "a": [1, 2]})
+    assert text.endswith("}\n")
+    assert json.loads(text) == {"a": [1, 2], "b": 1}
+    assert text.index('"a"') < text.index('"b"')
+
+
+def test_render_content_text():
+    assert fa_report.render_content("x") == "x\n"
+    assert fa_report.render_content("x\n") == "x\n"
+    assert fa_report.render_content("") == ""
+
+
+def test_parse_mode():
+    assert fa_report.parse_mode("0640") == 0o640
+    assert fa_report.parse_mode(0o600) == 0o600
+    with pytest.raises(ValueError, match="octal"):
+        fa_report.parse_mode("rw-r--r--")
+
+
+def test_write_atomic_creates_folders_and_reports_rewrites(tmp_path):
+    path = tmp_path / "a" / "b" / "host1.json"
+    assert fa_report.write_atomic(str(path), "one\n", 0o640) is True
+    assert path.read_text() == "one\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert fa_report.write_atomic(str(path), "one\n", 0o644) is False
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert fa_report.write_atomic(str(path), "two\n", 0o644) is True
+    assert path.read_text() == "two\n"
+    assert [p.name for p in path.parent.iterdir()] == ["host1.json"]  # no temp file left
+
+
+def test_write_atomic_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("old\n")
+    with mock.patch.object(os, "replace", side_effect=OSError("disk full")), pytest.raises(OSError):
+        fa_report.write_atomic(str(path), "new\n", 0o644)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
