@@ -45,6 +45,40 @@ options:
     description: Compare the installed package tree with the manifest (sha256 of every file).
     type: bool
     default: true
+  env_checks:
+    description:
+      - The fresh-login-shell environment checks (the C(checks) list of C(ascend_fa/data/env_checks.yml)). Those of
+        phase C(preflight) run in this same call (what C(fa_env_check phase=preflight) does, with O(ascend_home),
+        O(state_dir) and the CANN C(set_env.sh) found here) when the package state is C(installed) and the manifest
+        matches O(env_when); the result is returned as C(env). Empty - no check runs.
+    type: list
+    elements: dict
+    default: []
+  env_when:
+    description:
+      - >-
+        Manifest keys and the values they must have for the checks to run, e.g. C({recipe: NAME, commit: SHA}) (a
+        host with another package is going to be reinstalled anyway).
+    type: dict
+    default: {}
+  env_python:
+    description: The Python that runs torch_npu in the fresh shell (name on its PATH, or absolute).
+    type: str
+    default: python3
+  env_libraries:
+    description:
+      - Libraries of the package, relative to its vendor folder; the first is the op_api library. C({arch}) is
+        replaced with the host's architecture. Empty - C(op_api/lib/libcust_opapi.so).
+    type: list
+    elements: str
+    default: []
+  env_host:
+    description: Host name used in the messages of the checks (the inventory name).
+    type: str
+  env_timeout:
+    description: Seconds the fresh shell (all probes) may take.
+    type: int
+    default: 180
 attributes:
   check_mode:
     support: full
@@ -61,6 +95,13 @@ EXAMPLES = r"""
   ascend_facts:
     npu_smi: /usr/local/sbin/npu-smi
     python: /opt/venv/bin/python
+
+- name: Facts, and on hosts that have the wanted package, its environment in a fresh login shell
+  ascend_facts:
+    env_checks: "{{ (lookup('ansible.builtin.file', 'ascend_fa/data/env_checks.yml') | from_yaml).checks }}"
+    env_when: {recipe: ops-transformer-v9.0.1, commit: "{{ fa_recipe_data.commit }}"}
+    env_host: "{{ inventory_hostname }}"
+  register: facts_run   # facts_run.env.problems, facts_run.env.repair
 """
 
 RETURN = r"""
@@ -77,6 +118,16 @@ ansible_facts:
       soc_family: ascend910b
       npu_count: 8
       fa_supported: true
+env:
+  description:
+    - >-
+      The environment checks of phase C(preflight) - what C(fa_env_check) returns (C(ok), C(problems), C(lines),
+      C(checks), C(repair), C(scripts), C(probe), C(host), C(shell)) plus C(ran=true); or C({ran: false,
+      problems: [], repair: false}) when they did not run (no O(env_checks), package not C(installed), or the
+      manifest does not match O(env_when)).
+  returned: always
+  type: dict
+  sample: {ran: false, problems: [], repair: false}
 """
 
 import datetime
@@ -100,26 +151,8 @@ from ansible.module_utils.ascend_detect import (
     soc_version_from_name,
 )
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.fa_env_lib import VERSIONS_SCRIPT, check_environment, not_run
 from ansible.module_utils.fa_manifest import package_state, read_manifest
-
-VERSIONS_SCRIPT = r"""
-import json, platform
-try:
-    from importlib import metadata
-except ImportError:
-    metadata = None
-def v(name):
-    if metadata is None:
-        return None
-    for n in (name, name.replace('_', '-')):
-        try:
-            return metadata.version(n)
-        except Exception:
-            pass
-    return None
-print(json.dumps({"python_version": platform.python_version(), "torch_version": v("torch"),
-                  "torch_npu_version": v("torch_npu")}))
-"""
 
 
 def read_text(path: str) -> str | None:
@@ -328,6 +361,35 @@ class Facts:
         return self.facts
 
 
+def env_applies(params: dict, facts: dict) -> bool:
+    """The preflight env checks run: checks given, package state ``installed``, manifest matching ``env_when``."""
+    manifest = facts.get("fa_package") or {}
+    if not params.get("env_checks") or facts.get("fa_package_state") != "installed" or not manifest:
+        return False
+    return all(key in manifest and manifest[key] is not None and str(manifest[key]) == str(want)
+               for key, want in (params.get("env_when") or {}).items())
+
+
+def env_result(params: dict, facts: dict) -> dict:
+    """The ``env`` result: the preflight checks' outcome (``ran: true``) or ``not_run()``. Raises ValueError on
+    malformed checks."""
+    if not env_applies(params, facts):
+        return not_run()
+    arch = facts.get("arch") or platform.machine()
+    out = check_environment(params["env_checks"], "preflight", {
+        "host": params.get("env_host"),
+        "state_dir": params["state_dir"],
+        "ascend_home": params["ascend_home"],
+        "cann_set_env": facts.get("cann_set_env") or "",
+        "python": params.get("env_python") or "python3",
+        "cann_version": facts.get("cann_version") or "",
+        "libraries": [str(lib).replace("{arch}", arch) for lib in params.get("env_libraries") or []] or None,
+        "timeout": params.get("env_timeout") or 180,
+    })
+    out["ran"] = True
+    return out
+
+
 def build_module() -> AnsibleModule:
     return AnsibleModule(
         argument_spec=dict(
@@ -338,6 +400,12 @@ def build_module() -> AnsibleModule:
             state_dir=dict(type="path", default="/var/lib/ascend-fa"),
             disk_paths=dict(type="list", elements="path", default=["/var/tmp"]),
             check_drift=dict(type="bool", default=True),
+            env_checks=dict(type="list", elements="dict", default=[]),
+            env_when=dict(type="dict", default={}),
+            env_python=dict(type="str", default="python3"),
+            env_libraries=dict(type="list", elements="str", default=[]),
+            env_host=dict(type="str"),
+            env_timeout=dict(type="int", default=180),
         ),
         supports_check_mode=True,
     )
@@ -353,7 +421,11 @@ def main() -> None:
         return module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
 
     facts = Facts(module.params, run).collect()
-    module.exit_json(changed=False, ansible_facts={"ascend": facts})
+    try:
+        env = env_result(module.params, facts)
+    except ValueError as exc:
+        module.fail_json(msg=f"ascend_facts: env_checks: {exc}", ansible_facts={"ascend": facts})
+    module.exit_json(changed=False, ansible_facts={"ascend": facts}, env=env)
 
 
 if __name__ == "__main__":

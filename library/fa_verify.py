@@ -22,7 +22,12 @@ description:
     returned.
   - Changes the host only when O(kernels) writes a kernel file that differs; O(results_file), when set, is a
     report written next to the run and not counted as a change.
-  - In check mode nothing is run; the module returns the commands it would run.
+  - With O(env_checks), the environment checks of phase C(verify) (C(ascend_fa/data/env_checks.yml), what
+    C(fa_env_check phase=verify) does - one fresh login shell with an empty environment) run first, in this same
+    call. Their failures are warnings (returned under C(env) and as the module's warnings); the kernel check
+    decides pass or fail.
+  - In check mode the kernel check is not run; the module returns the commands it would run. The environment checks,
+    which change nothing, still run.
 version_added: "0.1.0"
 options:
   kernels_dir:
@@ -87,6 +92,55 @@ options:
   results_file:
     description: When set, the JSON result is also written to this path on the host (not in check mode).
     type: path
+  env_checks:
+    description:
+      - The fresh-login-shell environment checks (the C(checks) list of C(ascend_fa/data/env_checks.yml)); those of
+        phase C(verify) run before the kernel check. Empty - none run. The options below describe the host for them
+        (the same as C(fa_env_check)'s); O(python) is the Python whose torch / torch_npu are checked.
+    type: list
+    elements: dict
+    default: []
+  env_host:
+    description: Host name used in the messages of the environment checks (the inventory name).
+    type: str
+  state_dir:
+    description: ascend-fa's state folder (install manifest, C(set_env.bash)), for the environment checks.
+    type: path
+    default: /var/lib/ascend-fa
+  ascend_home:
+    description: Root of the Ascend installation (where CANN's C(set_env.sh) is looked for when O(cann_set_env) is empty).
+    type: path
+    default: /usr/local/Ascend
+  cann_set_env:
+    description: CANN's C(set_env.sh) for the environment checks (C(ansible_facts.ascend.cann_set_env)); empty - looked for.
+    type: str
+    default: ""
+  nnal_set_env:
+    description: NNAL's C(set_env.sh), sourced by the environment checks when it exists.
+    type: path
+    default: /usr/local/Ascend/nnal/atb/set_env.sh
+  cann_version:
+    description: The CANN version the torch_npu pair is checked against.
+    type: str
+    default: ""
+  compat_torch_npu:
+    description: The C(torch_npu) table of the compatibility data (CANN version -> extension, torch_npu versions).
+    type: dict
+    default: {}
+  libraries:
+    description: Libraries of the package, relative to its vendor folder; the first is the op_api library.
+    type: list
+    elements: str
+    default: [op_api/lib/libcust_opapi.so]
+  ignore:
+    description: Problem codes the environment checks do not report.
+    type: list
+    elements: str
+    default: []
+  env_timeout:
+    description: Seconds the environment checks' fresh shell may take.
+    type: int
+    default: 180
 attributes:
   check_mode:
     support: full
@@ -161,7 +215,8 @@ failed_cards:
   sample: [5]
 summary:
   description:
-    - One line for humans. For failed cards whose error is a known one (C(ascend_fa/data/known_errors.yml)), its class
+    - >-
+      One line for humans. For failed cards whose error is a known one (C(ascend_fa/data/known_errors.yml)), its class
       and fix are appended (C(known error <class>: <fix>)); each failed card also carries its C(diagnosis).
   returned: always
   type: str
@@ -189,6 +244,14 @@ ansible_facts:
   description: C(fa_verify) with C(ok), C(summary), C(failed_cards), C(cards) and C(checked_at).
   returned: always
   type: dict
+env:
+  description:
+    - >-
+      The environment checks of phase C(verify) - what C(fa_env_check) returns (C(ok), C(problems), C(lines),
+      C(checks), C(repair), C(scripts), C(probe), C(host), C(shell)) plus C(ran=true); C({ran: false, problems: [],
+      repair: false}) without O(env_checks). Each problem line is also a warning.
+  returned: always (not when the arguments are invalid)
+  type: dict
 """
 
 import contextlib
@@ -203,6 +266,8 @@ import time
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.fa_env_lib import DEFAULTS as ENV_DEFAULTS
+from ansible.module_utils.fa_env_lib import check_environment, not_run
 
 try:
     from ansible.module_utils.fa_known_errors import diagnosis
@@ -508,6 +573,29 @@ def write_results(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def env_result(params: dict) -> dict:
+    """The ``env`` result: the verify-phase environment checks (``ran: true``), or ``not_run()`` without checks.
+
+    Raises ValueError on malformed checks."""
+    if not params.get("env_checks"):
+        return not_run()
+    out = check_environment(params["env_checks"], "verify", {
+        "host": params.get("env_host"),
+        "state_dir": params.get("state_dir"),
+        "ascend_home": params.get("ascend_home"),
+        "cann_set_env": params.get("cann_set_env") or "",
+        "nnal_set_env": params.get("nnal_set_env"),
+        "python": params.get("python"),
+        "cann_version": params.get("cann_version") or "",
+        "compat_torch_npu": params.get("compat_torch_npu") or {},
+        "libraries": params.get("libraries") or None,
+        "ignore": params.get("ignore") or [],
+        "timeout": params.get("env_timeout"),
+    })
+    out["ran"] = True
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ module
 def build_module() -> AnsibleModule:
     return AnsibleModule(
@@ -524,6 +612,17 @@ def build_module() -> AnsibleModule:
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "quick": {"type": "bool", "default": True},
             "results_file": {"type": "path"},
+            "env_checks": {"type": "list", "elements": "dict", "default": []},
+            "env_host": {"type": "str"},
+            "state_dir": {"type": "path", "default": ENV_DEFAULTS["state_dir"]},
+            "ascend_home": {"type": "path", "default": ENV_DEFAULTS["ascend_home"]},
+            "cann_set_env": {"type": "str", "default": ""},
+            "nnal_set_env": {"type": "path", "default": ENV_DEFAULTS["nnal_set_env"]},
+            "cann_version": {"type": "str", "default": ""},
+            "compat_torch_npu": {"type": "dict", "default": {}},
+            "libraries": {"type": "list", "elements": "str", "default": list(ENV_DEFAULTS["libraries"])},
+            "ignore": {"type": "list", "elements": "str", "default": []},
+            "env_timeout": {"type": "int", "default": ENV_DEFAULTS["timeout"]},
         },
         required_one_of=[["devices", "npu_count"]],
         supports_check_mode=True,
@@ -542,6 +641,15 @@ def main() -> None:
         module.fail_json(msg=f"fa_verify: {exc}", **empty)
     if p["timeout"] <= 0:
         module.fail_json(msg="fa_verify: timeout must be positive", **empty)
+
+    # The package's environment in a fresh login shell first (read-only, also in check mode): warnings only.
+    try:
+        env = env_result(p)
+    except ValueError as exc:
+        module.fail_json(msg=f"fa_verify: env_checks: {exc}", **empty)
+    for line in env.get("lines") or []:
+        module.warn(line)
+    empty["env"] = env
 
     try:
         shipped = ship_kernels(p["kernels_dir"], p["kernels"], module.check_mode)
@@ -566,7 +674,7 @@ def main() -> None:
             module.warn(msg)
         module.exit_json(changed=bool(shipped), ok=None, cards=[], failed_cards=[], commands=commands,
                          summary=f"check mode: would run {CHECK_SCRIPT} on cards {cards}",
-                         ansible_facts={})
+                         ansible_facts={}, env=env)
     if problems:
         module.fail_json(msg="fa_verify: " + "; ".join(problems), **{**empty, "commands": commands})
 
@@ -578,11 +686,11 @@ def main() -> None:
     facts = {"fa_verify": {"ok": agg["ok"], "summary": agg["summary"], "failed_cards": agg["failed_cards"],
                            "cards": agg["cards"], "checked_at": checked_at}}
     result = {**agg, "commands": commands, "set_env": set_env, "checked_at": checked_at, "ansible_facts": facts,
-              "kernels_written": shipped}
+              "kernels_written": shipped, "env": env}
 
     if p["results_file"]:
         try:
-            write_results(p["results_file"], {k: v for k, v in result.items() if k != "ansible_facts"})
+            write_results(p["results_file"], {k: v for k, v in result.items() if k not in ("ansible_facts", "env")})
         except OSError as exc:
             module.warn(f"cannot write results_file {p['results_file']}: {exc}")
 

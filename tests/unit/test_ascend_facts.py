@@ -1,14 +1,21 @@
-"""ascend_facts on fake Ascend trees (both CANN layouts) with recorded npu-smi outputs."""
+"""ascend_facts on fake Ascend trees (both CANN layouts) with recorded npu-smi outputs; the preflight environment
+checks it runs in the same call on a fake installed package (a real fresh login shell, a real dlopen)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import ascend_facts
 import pytest
+import yaml
 from test_ascend_detect import DRIVER_INFO, FIRMWARE_INFO, INSTALL_INFO
+from test_env_check import make_fake_host
 
+ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent.parent / "data"
 BOARD_A2 = "NPU ID                         : 0\nChip ID                        : 0\nChip Type                      : Ascend\n" \
            "Chip Name                      : 910B2\n"
@@ -130,3 +137,85 @@ def test_every_sample_parses_through_the_module(tmp_path, sample):
                            runner((DATA / sample).read_text(), ""), arch="x86_64").collect()
     assert f["chips"], f["errors"]
     assert f["soc_version"] is not None or any(e["source"] == "npu-smi" for e in f["errors"])
+
+
+# ------------------------------------------------------------------------------------------------ env checks
+# The preflight environment checks run inside the facts call (one round trip per host) on hosts whose manifest
+# says installed and matches env_when; the result is what fa_env_check phase=preflight returns, plus ran=true.
+ENV_DATA = yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())
+# the fake host's library is not in this machine's ld.so cache: leave that command check out
+ENV_CHECKS = [c for c in ENV_DATA["checks"] if c["id"] != "ld_cache"]
+
+
+def env_params(h, **kw):
+    return {"ascend_home": str(h["home"]), "state_dir": str(h["state"]), "env_checks": ENV_CHECKS,
+            "env_when": {"recipe": "r1", "commit": "c1"}, "env_python": sys.executable, "env_libraries": [],
+            "env_host": "fake1", "env_timeout": 120, **kw}
+
+
+def installed_facts(h, **kw):
+    manifest = json.loads((h["state"] / "manifest.json").read_text())
+    return {"fa_package_state": "installed", "fa_package": manifest, "arch": "x86_64",
+            "cann_set_env": str(h["home"] / "cann" / "set_env.sh"), "cann_version": "8.5.0", **kw}
+
+
+def test_env_applies_only_to_the_wanted_installed_package():
+    facts = {"fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1", "vendor_dir": "/v"}}
+    p = {"env_checks": [{"id": "x"}], "env_when": {"recipe": "r1", "commit": "c1"}}
+    assert ascend_facts.env_applies(p, facts)
+    assert ascend_facts.env_applies({**p, "env_when": {}}, facts)
+    assert not ascend_facts.env_applies({**p, "env_when": {"recipe": "r1", "commit": "c2"}}, facts)
+    assert not ascend_facts.env_applies({**p, "env_when": {"build_key": "k"}}, facts)      # key not in the manifest
+    assert not ascend_facts.env_applies({**p, "env_checks": []}, facts)
+    for state in ("absent", "missing", "cann_changed", "files_changed"):
+        assert not ascend_facts.env_applies(p, {**facts, "fa_package_state": state})
+    assert ascend_facts.env_result({**p, "env_checks": []}, facts) == {"ran": False, "problems": [], "repair": False}
+
+
+def test_env_result_healthy_and_broken(tmp_path):
+    h = make_fake_host(tmp_path, {"recipe": "r1", "commit": "c1"})
+    env = ascend_facts.env_result(env_params(h), installed_facts(h))
+    assert env["ran"] is True and env["problems"] == [] and env["ok"] is True, env.get("lines")
+    status = {c["id"]: c["status"] for c in env["checks"]}
+    assert set(status) == {"cann_env", "package_env", "package_present", "opp_path", "vendor_first", "dlopen",
+                           "lib_on_path"}                                       # phase preflight only
+    assert status["vendor_first"] == status["dlopen"] == status["lib_on_path"] == "ok"
+    assert env["host"] == "fake1" and env["probe"]["env"]["ASCEND_OPP_PATH"] == str(h["opp"])
+
+    # {arch} in env_libraries is the host's architecture; a library that is not there is a repairable problem
+    libs = ["op_api/lib/libcust_opapi.so", "op_proto/lib/linux/{arch}/libcust_opsproto_rt2.0.so"]
+    env = ascend_facts.env_result(env_params(h, env_libraries=libs), installed_facts(h, arch="aarch64"))
+    assert [p["code"] for p in env["problems"]] == ["package_present"] and env["repair"] is True
+    assert "op_proto/lib/linux/aarch64/libcust_opsproto_rt2.0.so" in env["problems"][0]["found"]
+    assert env["lines"][0].startswith("fake1: [error] package missing")
+
+    (h["opp"] / "vendors" / "config.ini").write_text("load_priority=customize,ascendfa_transformer\n")
+    env = ascend_facts.env_result(env_params(h), installed_facts(h))
+    assert [p["code"] for p in env["problems"]] == ["vendor_first"] and env["repair"] is True
+
+
+def run_facts_module(tmp_path, args):
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    module = ROOT / "library" / "ascend_facts.py"
+    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+            f"sys.argv = [{str(module)!r}, {str(path)!r}]; runpy.run_path({str(module)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip(), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_module_returns_env_in_the_same_call(tmp_path):
+    h = make_fake_host(tmp_path, {"recipe": "r1", "commit": "c1"})
+    base = {**env_params(h), "npu_smi": "npu-smi-not-here", "python": sys.executable, "check_drift": True,
+            "install_info": str(tmp_path / "none.info"), "disk_paths": [str(tmp_path)]}
+    res = run_facts_module(tmp_path, base)
+    facts = res["ansible_facts"]["ascend"]
+    assert not res.get("failed") and res["changed"] is False and facts["fa_package_state"] == "installed"
+    assert res["env"]["ran"] is True and res["env"]["problems"] == [], res["env"].get("lines")
+    assert "env" not in facts                                               # no new facts
+    assert facts["python_version"] == ".".join(map(str, sys.version_info[:3]))   # the shared versions probe
+    res = run_facts_module(tmp_path, {**base, "env_when": {"recipe": "r2"}})
+    assert res["env"] == {"ran": False, "problems": [], "repair": False}
+    res = run_facts_module(tmp_path, {**base, "env_checks": [{"id": "broken", "phases": ["preflight"]}]})
+    assert res["failed"] is True and "every check needs an id and a probe" in res["msg"]

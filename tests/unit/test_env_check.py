@@ -5,6 +5,7 @@ Plus the simulator's env-not-sourced fault on a temporary root."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -12,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fa_env_check as ec
 import pytest
 import yaml
+from ansible.module_utils import fa_env_lib as ec
 
 from ascend_fa import compat
 
@@ -209,6 +210,42 @@ def test_python_probes():
     assert "shared_object_missing" in row["found"] and row["fix"].startswith("source /usr/local/Ascend/cann/set_env.sh")
 
 
+def test_one_versions_probe_for_facts_and_the_fresh_shell():
+    """ascend_facts and the fresh shell's probe run the same versions script (fa_env_lib.VERSIONS_SCRIPT)."""
+    assert "__VERSIONS_SCRIPT__" not in ec.PROBE and ec.PROBE.count(repr(ec.VERSIONS_SCRIPT)) == 1
+    ns: dict = {}
+    exec(compile(ec.PROBE, "probe", "exec"), {"__name__": "probe"}, ns)  # noqa: S102 - our own code
+    assert ns["VERSIONS"] == ec.VERSIONS_SCRIPT
+    run = subprocess.run([sys.executable, "-c", ec.VERSIONS_SCRIPT], capture_output=True, text=True, timeout=60)
+    out = json.loads(run.stdout)
+    assert set(out) == {"python_version", "executable", "torch_version", "torch_npu_version"}
+    assert out["python_version"] == ".".join(map(str, sys.version_info[:3])) and out["executable"] == sys.executable
+
+
+def test_check_environment_rejects_bad_checks_and_defaults(tmp_path):
+    with pytest.raises(ValueError, match="needs an id and a probe or a command"):
+        ec.check_environment([{"id": "x", "phases": ["verify"]}], "verify", {})
+    # a check of another phase is not even looked at; no check: the shell still runs and reports nothing
+    out = ec.check_environment([{"id": "x", "phases": ["doctor"]}], "verify",
+                               {"state_dir": str(tmp_path), "host": "h9", "timeout": None})
+    assert out["problems"] == [] and out["checks"] == [] and out["host"] == "h9" and out["ok"] is True
+    assert "changed" not in out and "ran" not in out
+    assert ec.not_run() == {"ran": False, "problems": [], "repair": False}
+
+
+@pytest.mark.parametrize("module", ["fa_env_check", "ascend_facts", "fa_verify"])
+def test_module_docs_are_yaml(module):
+    """The modules that run the checks document them in YAML that loads (ansible-doc reads it)."""
+    tree = ast.parse((ROOT / "library" / f"{module}.py").read_text())
+    docs = {n.targets[0].id: n.value.value for n in tree.body
+            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+            and n.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")}
+    assert set(docs) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+    loaded = {k: yaml.safe_load(v) for k, v in docs.items()}
+    if module != "fa_env_check":
+        assert "env" in loaded["RETURN"] and "env_checks" in loaded["DOCUMENTATION"]["options"]
+
+
 # ------------------------------------------------------------------------------------------------ stdlib pip check
 def _pip_check_code() -> str:
     ns: dict = {}
@@ -249,7 +286,12 @@ def test_stdlib_pip_check(tmp_path):
 # ------------------------------------------------------------------------------------------------ the module
 @pytest.fixture()
 def fake_host(tmp_path):
-    """A CANN-like layout: set_env.sh exporting ASCEND_OPP_PATH, a vendor with a real .so, config.ini, manifest."""
+    return make_fake_host(tmp_path)
+
+
+def make_fake_host(tmp_path, manifest_extra=None):
+    """A CANN-like layout: set_env.sh exporting ASCEND_OPP_PATH, a vendor with a real .so, config.ini, manifest
+    (also used by the ascend_facts and fa_verify tests, whose modules run the same checks)."""
     if not shutil.which("gcc"):
         pytest.skip("gcc is needed to build a loadable library")
     home = tmp_path / "Ascend"
@@ -265,7 +307,7 @@ def fake_host(tmp_path):
     state.mkdir()
     (state / "set_env.bash").write_text(f"source {home}/cann/set_env.sh\n"
                                         f"export LD_LIBRARY_PATH={vendor}/op_api/lib:$LD_LIBRARY_PATH\n")
-    (state / "manifest.json").write_text(json.dumps({"vendor_dir": str(vendor)}))
+    (state / "manifest.json").write_text(json.dumps({"vendor_dir": str(vendor), **(manifest_extra or {})}))
     return {"home": home, "state": state, "vendor": vendor, "opp": opp}
 
 

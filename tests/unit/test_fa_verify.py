@@ -3,6 +3,7 @@ module end to end (check mode, missing set_env, failing card, results file), and
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 for sub in ("library", "kernels"):
@@ -21,6 +23,7 @@ for sub in ("library", "kernels"):
         sys.path.insert(0, str(ROOT / sub))
 
 import fa_verify  # noqa: E402
+from test_env_check import make_fake_host  # noqa: E402
 
 MODULE = ROOT / "library" / "fa_verify.py"
 FAKE_NPU = ROOT / "tests" / "kernels" / "fake_npu"
@@ -218,8 +221,12 @@ def run_module(tmp_path, args, check_mode=False, env=None):
     payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check_mode)}
     path = tmp_path / "args.json"
     path.write_text(json.dumps(payload))
-    proc = subprocess.run([sys.executable, str(MODULE), str(path)], capture_output=True, text=True,
-                          env=dict(os.environ, **(env or {})), timeout=120)
+    # as Ansible runs it, with ansible.module_utils.<ours> resolved to module_utils/ (tests/conftest.py's finder)
+    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+            f"sys.argv = [{str(MODULE)!r}, {str(path)!r}]; runpy.run_path({str(MODULE)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), timeout=180)
+    assert proc.stdout.strip(), proc.stderr
     return json.loads(proc.stdout)
 
 
@@ -301,8 +308,10 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     (pkg / "bin").mkdir(parents=True)
     (pkg / "bin" / "set_env.bash").write_text("export FAKE_PKG_ENV=1\n")
     (host / "manifest.json").write_text(json.dumps({"vendor_dir": str(pkg)}))
+    (host / "set_env.bash").write_text("export FAKE_PKG_ENV=1\n")   # what fa_install writes for users
     (tmp_path / "ansible.cfg").write_text(
         f"[defaults]\nlibrary = {ROOT / 'library'}:{lib}\nroles_path = {ROOT / 'roles'}\n"
+        f"module_utils = {ROOT / 'module_utils'}\naction_plugins = {ROOT / 'action_plugins'}\n"
         "gathering = explicit\nretry_files_enabled = False\nstdout_callback = default\n")
     (tmp_path / "pb.yml").write_text(textwrap.dedent(f"""\
         - hosts: all
@@ -317,7 +326,7 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
         """))
     extra = {"fa_verify_kernels_src": str(fake_kernels), "fa_verify_kernels_dir": str(host / "kernels"),
              "fa_verify_results_dir": str(tmp_path / "out"), "fa_verify_host_results_file": "",
-             "fa_verify_manifest": str(host / "manifest.json"), "fa_verify_python": sys.executable,
+             "fa_state_dir": str(host), "fa_verify_python": sys.executable,
              "ansible_python_interpreter": sys.executable}
 
     def play(**env):
@@ -334,7 +343,9 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     assert (host / "kernels" / "fa_check.py").read_text() == FAKE_CHECK
     first = json.loads((tmp_path / "out" / "localhost.json").read_text())
     assert first["ok"] is True and [c["card"] for c in first["cards"]] == [0, 1]
-    assert first["set_env"] == [str(set_env_script), str(pkg / "bin" / "set_env.bash")]
+    assert first["set_env"] == [str(set_env_script), str(host / "set_env.bash")]
+    # the environment checks ran in the same call: their findings (no library in the fake package) are warnings
+    assert "package missing" in proc.stdout + proc.stderr
 
     # Second run, same inputs except that card 1 now fails: nothing changes on the host, the host fails naming
     # card 1, and the controller still gets the per-card results.
@@ -344,3 +355,92 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     second = json.loads((tmp_path / "out" / "localhost.json").read_text())
     assert second["ok"] is False and second["failed_cards"] == [1]
     assert second["msg"].startswith("1 of 2 cards failed FlashAttention (card 1)")
+
+
+# ------------------------------------------------------------------------------------------- env checks
+# The verify-phase environment checks run in the fa_verify call itself, before the kernel check: failures are
+# warnings (and result key env), the kernel check decides pass or fail.
+ENV_CHECKS = [c for c in yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())["checks"]
+              if c["id"] not in ("ld_cache", "pip_check", "torch_pair")]   # this machine's ld cache and site-packages
+
+
+def warnings_of(res):
+    """The module's warning texts (ansible-core 2.19 returns them as {event: {msg: ...}} records)."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in res.get("warnings") or []]
+
+
+def env_args(h, **kw):
+    return {"env_checks": ENV_CHECKS, "env_host": "fake1", "state_dir": str(h["state"]), "ascend_home": str(h["home"]),
+            "nnal_set_env": str(h["home"] / "no-nnal.sh"), "ignore": [], **kw}
+
+
+def test_module_env_checks_warn_and_the_kernel_check_decides(tmp_path, fake_kernels):
+    h = make_fake_host(tmp_path)
+    args = {"kernels_dir": str(fake_kernels), "devices": [0], "python": sys.executable, **env_args(h)}
+    res = run_module(tmp_path, args)
+    assert res["ok"] is True and not res.get("failed")
+    env = res["env"]
+    assert env["ran"] is True and env["problems"] == [] and not res.get("warnings"), env.get("lines")
+    status = {c["id"]: c["status"] for c in env["checks"]}
+    assert set(status) == {"cann_env", "nnal_env", "package_env", "package_present", "opp_path", "vendor_first",
+                           "dlopen", "lib_on_path"}                                 # phase verify
+    assert status["dlopen"] == status["lib_on_path"] == status["vendor_first"] == "ok" and status["nnal_env"] == "skip"
+
+    (h["opp"] / "vendors" / "config.ini").write_text("load_priority=customize,ascendfa_transformer\n")
+    res = run_module(tmp_path, args)
+    assert res["ok"] is True and not res.get("failed")                              # a warning, not a failure
+    assert [p["code"] for p in res["env"]["problems"]] == ["vendor_first"] and res["env"]["repair"] is True
+    assert warnings_of(res) == res["env"]["lines"] and warnings_of(res)[0].startswith("fake1: [error] ")
+    res = run_module(tmp_path, {**args, "ignore": ["vendor_first"]})
+    assert res["env"]["problems"] == [] and not res.get("warnings")
+
+    # a failing card still fails the host, and the env result comes back with the failure
+    res = run_module(tmp_path, {**args, "devices": [0, 1], "device_type": "npu"}, env={"FAIL_CARDS": "1"})
+    assert res["failed"] is True and res["failed_cards"] == [1] and res["env"]["problems"][0]["code"] == "vendor_first"
+    # check mode: the read-only env checks run, the kernel check does not
+    res = run_module(tmp_path, args, check_mode=True)
+    assert res["ok"] is None and res["env"]["ran"] is True and warnings_of(res) == res["env"]["lines"]
+
+
+def test_module_without_env_checks_and_with_bad_ones(tmp_path, fake_kernels):
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "devices": [0], "python": sys.executable})
+    assert res["ok"] is True and res["env"] == {"ran": False, "problems": [], "repair": False}
+    res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "devices": [0], "python": sys.executable,
+                                "env_checks": [{"id": "nothing", "phases": ["verify"]}]})
+    assert res["failed"] is True and res["msg"].startswith("fa_verify: env_checks: every check needs an id")
+
+
+def test_env_result_passes_the_context(tmp_path):
+    h = make_fake_host(tmp_path)
+    p = {"python": sys.executable, "cann_set_env": "", "cann_version": "8.5.0", "compat_torch_npu": {},
+         "libraries": ["op_api/lib/libcust_opapi.so", "no/such/lib.so"], "env_timeout": 60, **env_args(h)}
+    env = fa_verify.env_result(p)
+    assert env["ran"] and [x["code"] for x in env["problems"]] == ["package_present"]
+    assert "no/such/lib.so" in env["problems"][0]["found"] and env["host"] == "fake1"
+    assert {s["name"]: s["path"] for s in env["scripts"]}["cann"] == str(h["home"] / "cann" / "set_env.sh")
+
+
+# ------------------------------------------------------------------------------------------- shipped kernels
+def _local_imports(path: Path, names: set[str]) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found & names
+
+
+def test_role_ships_exactly_what_fa_check_imports():
+    """fa_verify_kernel_files = fa_check.py and its import closure within kernels/ (no fa_bench.py)."""
+    defaults = yaml.safe_load((ROOT / "roles" / "fa_verify" / "defaults" / "main.yml").read_text())
+    kernels = ROOT / "kernels"
+    names = {p.stem for p in kernels.glob("*.py")}
+    closure, todo = set(), ["fa_check"]
+    while todo:
+        mod = todo.pop()
+        if mod not in closure:
+            closure.add(mod)
+            todo += sorted(_local_imports(kernels / f"{mod}.py", names))
+    assert sorted(defaults["fa_verify_kernel_files"]) == sorted(f"{m}.py" for m in closure)
+    assert "fa_bench.py" not in defaults["fa_verify_kernel_files"] and len(closure) < len(names)
