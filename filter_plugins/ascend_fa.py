@@ -10,10 +10,10 @@ import os
 import sys
 
 try:
-    from ascend_fa import artifacts, buildplan, checklist, compat, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-    from ascend_fa import artifacts, buildplan, checklist, compat, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes
 
 from ansible.errors import AnsibleFilterError
 
@@ -61,13 +61,16 @@ def fa_problem_lines(problems: list[dict], host: str) -> list[str]:
 
 
 def fa_build_key(facts: dict, recipe: dict) -> str:
-    return buildplan.build_key(recipe["name"], recipe["commit"], facts.get("soc_family") or "",
-                               facts.get("cann_version") or "", facts.get("arch") or "")
+    return preflight.build_key(facts, recipe)
 
 
 def fa_build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None = None) -> int:
-    per_job = int((recipe.get("build") or {}).get("mem_per_job_mb", 4096))
-    return buildplan.build_jobs(facts.get("cpu_count"), facts.get("mem_total_mb"), per_job, cap, override or None)
+    return preflight.build_jobs(facts, recipe, cap, override)
+
+
+def fa_preflight_decide(facts: dict, recipe: dict, opts: dict | None = None) -> dict:
+    """A host's preflight verdict in one call: problems, blocking, warnings, build key, -j, needs_install."""
+    return preflight.decide(facts or {}, recipe, opts)
 
 
 def fa_build_plan(hostvars: dict, hosts: list[str], build_host: str | None = None) -> dict:
@@ -98,6 +101,7 @@ class FilterModule:
             "fa_checklist_problems": fa_checklist_problems,
             "fa_problem_lines": fa_problem_lines,
             "fa_build_jobs": fa_build_jobs,
+            "fa_preflight_decide": fa_preflight_decide,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
         }

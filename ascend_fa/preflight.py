@@ -1,0 +1,100 @@
+"""One decision per host, on the controller: what is wrong, what blocks, and whether the host needs the package.
+
+The ascend_preflight role calls this once per host (filter ``fa_preflight_decide``) with the host's
+``ansible_facts.ascend``, the loaded recipe and the result of the fresh-shell environment check that ascend_facts
+ran in the same round trip. Everything here is pure data in, data out: the compatibility matrix
+(``compat``), the seed's checklist (``checklist``), the package's drift (manifest vs disk, from ascend_facts) and the
+environment findings, each a problem with what was found, what is needed and the fix.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ascend_fa import buildplan, checklist, compat
+
+ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
+DRIFT_STATES = ("missing", "cann_changed", "files_changed")
+
+
+@lru_cache(maxsize=4)
+def _drift_table(path: str) -> dict[str, dict]:
+    with open(path, encoding="utf-8") as fh:
+        return (yaml.safe_load(fh) or {}).get("drift") or {}
+
+
+@lru_cache(maxsize=8)
+def _matrix(path: str) -> dict:
+    return compat.load_matrix(path or None)
+
+
+def build_key(facts: dict, recipe: dict) -> str:
+    return buildplan.build_key(recipe["name"], recipe["commit"], facts.get("soc_family") or "",
+                               facts.get("cann_version") or "", facts.get("arch") or "")
+
+
+def build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None = None) -> int:
+    per_job = int((recipe.get("build") or {}).get("mem_per_job_mb", 4096))
+    return buildplan.build_jobs(facts.get("cpu_count"), facts.get("mem_total_mb"), per_job, cap, override or None)
+
+
+def compat_problems(facts: dict, recipe: dict | None, matrix_file: str | None = None) -> list[dict]:
+    release = None
+    tag = None
+    if recipe:
+        tag = recipe.get("tag")
+        release = {"tag": tag, "cann": recipe.get("cann"), "soc_families": recipe.get("soc_families")}
+    return [p.as_dict() for p in compat.check(facts or {}, _matrix(matrix_file or ""), tag=tag, release=release)]
+
+
+def drift_problems(facts: dict, table_file: str | None = None) -> list[dict]:
+    """The installed package's drift (ascend_facts: manifest vs disk) as warnings with their fix."""
+    state = facts.get("fa_package_state") or "absent"
+    if state not in DRIFT_STATES:
+        return []
+    entry = _drift_table(str(table_file or ENV_CHECKS_FILE)).get(state)
+    if not entry:
+        return []
+    return [{"code": entry["code"], "severity": compat.WARNING, "what": entry["what"],
+             "found": facts.get("fa_package_detail") or state, "needed": entry["needed"], "fix": entry["fix"]}]
+
+
+def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The host's preflight verdict.
+
+    ``opts``: ``matrix_file``, ``checklist`` (options of :func:`checklist.problems`), ``ignore`` (codes of errors
+    to downgrade to warnings), ``env`` (the ``env`` result of ascend_facts: ``problems``, ``repair``),
+    ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``.
+    Returns ``problems``, ``blocking``, ``warnings``, ``build_key``, ``build_jobs``, ``needs_install``,
+    ``install_force`` and ``env_repair``.
+    """
+    o = opts or {}
+    facts = facts or {}
+    ignore = set(o.get("ignore") or [])
+    env = o.get("env") or {}
+    env_problems = [{**p, "severity": compat.WARNING} for p in env.get("problems") or []]
+    problems = (compat_problems(facts, recipe, o.get("matrix_file"))
+                + [p.as_dict() for p in checklist.problems(facts, o.get("checklist"))]
+                + drift_problems(facts) + env_problems)
+    errors = [p for p in problems if p["severity"] == compat.ERROR]
+    blocking = [p for p in errors if p["code"] not in ignore]
+    warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p["code"] in ignore]
+    key = build_key(facts, recipe)
+    installed_key = (facts.get("fa_package") or {}).get("build_key") or ""
+    repair = bool(env.get("repair"))
+    needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair
+    return {
+        "problems": problems,
+        "blocking": blocking,
+        "warnings": warnings,
+        "build_key": key,
+        "build_jobs": build_jobs(facts, recipe, int(o.get("jobs_cap") or 64), int(o.get("jobs") or 0)),
+        "needs_install": needs,
+        # the installer leaves a converged package alone unless forced: a repair (e.g. load_priority) needs force
+        "install_force": bool(o.get("install_force")) or repair,
+        "env_repair": repair,
+    }

@@ -1,0 +1,72 @@
+"""ascend_fa/preflight.py: one verdict per host (problems, blocking, build key, needs_install) from data."""
+
+from __future__ import annotations
+
+from ascend_fa import buildplan, preflight, recipes
+
+RECIPE = recipes.load("ops-transformer-v9.0.1")
+
+# A consistent Atlas 800T A2 stack (versions as ascend_facts reports them; see ascend-facts.md)
+GOOD = {
+    "soc_version": "ascend910b3", "soc_family": "ascend910b", "fa_supported": True, "arch": "x86_64",
+    "driver_version": "25.5.0", "firmware_version": "7.8.0.5.212", "cann_version": "9.0.1", "cann_layout": "cann",
+    "torch_version": "2.9.0", "torch_npu_version": "2.9.0", "python_version": "3.11.7",
+    "npu_count": 1, "chips": [{"npu_id": 0, "chip_id": 0, "health": "OK", "hbm_total_mb": 65536, "hbm_used_mb": 100}],
+    "cpu_count": 16, "mem_total_mb": 65536, "disk_free_mb": {"/var/lib/ascend-fa": 10000, "/var/tmp/ascend-fa": 10000},
+    "errors": [], "fa_package_state": "absent", "fa_package": None,
+}
+
+
+def _key(facts):
+    return buildplan.build_key(RECIPE["name"], RECIPE["commit"], facts["soc_family"], facts["cann_version"],
+                               facts["arch"])
+
+
+def test_fresh_host_needs_install_and_nothing_blocks():
+    v = preflight.decide(GOOD, RECIPE, {"checklist": {"is_build_host": True}})
+    assert v["blocking"] == []
+    assert v["needs_install"] is True and v["install_force"] is False
+    assert v["build_key"] == _key(GOOD)
+    assert v["build_jobs"] == min(16, 65536 // int(RECIPE["build"].get("mem_per_job_mb", 4096)))
+
+
+def test_converged_host_needs_nothing():
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    v = preflight.decide(facts, RECIPE, {"env": {"ran": True, "problems": [], "repair": False}})
+    assert v["needs_install"] is False and v["warnings"] == [] and v["blocking"] == []
+
+
+def test_other_build_key_or_env_repair_needs_install():
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": "0123456789abcdef"}}
+    assert preflight.decide(facts, RECIPE)["needs_install"] is True
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    env = {"ran": True, "repair": True, "problems": [{"code": "package_env", "severity": "error", "what": "w",
+                                                       "found": "f", "needed": "n", "fix": "rerun deploy"}]}
+    v = preflight.decide(facts, RECIPE, {"env": env})
+    assert v["needs_install"] is True and v["install_force"] is True
+    assert [p["code"] for p in v["warnings"]] == ["package_env"]
+    assert v["warnings"][0]["severity"] == "warning" and v["blocking"] == []
+
+
+def test_drift_is_a_warning_with_its_fix():
+    facts = {**GOOD, "fa_package_state": "cann_changed", "fa_package_detail": "CANN 9.0.0 -> 9.0.1",
+             "fa_package": {"build_key": _key(GOOD)}}
+    v = preflight.decide(facts, RECIPE)
+    (p,) = [p for p in v["warnings"] if p["code"] == "package_cann_changed"]
+    assert p["found"] == "CANN 9.0.0 -> 9.0.1" and "rebuilds" in p["fix"]
+    assert v["needs_install"] is True
+
+
+def test_errors_block_unless_ignored():
+    facts = {**GOOD, "chips": [{"npu_id": 0, "chip_id": 0, "health": "Alarm", "hbm_total_mb": 65536,
+                                "hbm_used_mb": 0}]}
+    v = preflight.decide(facts, RECIPE)
+    assert [p["code"] for p in v["blocking"]] == ["npu_unhealthy"]
+    v = preflight.decide(facts, RECIPE, {"ignore": ["npu_unhealthy"]})
+    assert v["blocking"] == [] and "npu_unhealthy" in [p["code"] for p in v["warnings"]]
+
+
+def test_seed_stack_is_refused():
+    facts = {**GOOD, "cann_version": "8.0.RC1", "soc_version": "ascend910b2"}
+    v = preflight.decide(facts, RECIPE)
+    assert any(p["code"].startswith("cann") for p in v["blocking"])
