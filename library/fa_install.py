@@ -14,7 +14,15 @@ description:
     path (an C(ld.so.conf.d) file and C(ldconfig)), writes C(<state_dir>/set_env.bash) for users to source, keeps
     the package by checksum and writes the install manifest with the previous package for rollback.
   - When the manifest already records this package (same sha256 and build key), the installed tree is intact and
-    the registration is in place, nothing is done (C(changed=false)); the installer is not re-run.
+    the registration is in place, nothing is done (C(changed=false)); the installer is not re-run and I(package) is
+    not needed.
+  - Otherwise the package installed is I(package), or, when I(package) is not given or not on the host, the kept copy
+    C(<state_dir>/packages/<sha256>.run) (checksum-verified like any package). When neither is there the module fails
+    with C(package_needed=true).
+  - The C(fa_install) action plugin (C(action_plugins/fa_install.py)) runs this module in one task. With I(src) it
+    transfers the .run from the controller into the remote temporary folder and runs the module once on it, and it
+    transfers nothing when the host's facts (C(ansible_facts.ascend.fa_package)) say the host already keeps a package
+    with this sha256, or in check mode.
   - Any failure restores the vendor tree and C(config.ini) as they were.
   - C(state=previous) rolls back to the previous package from the kept copy (checksum-verified), or removes the
     package when there was none before.
@@ -25,8 +33,17 @@ options:
     type: str
     choices: [present, previous]
     default: present
+  src:
+    description:
+      - Path of the .run on the controller. Handled by the action plugin, never seen by the module - the plugin
+        transfers the file (when needed, see above) and gives the module I(package) pointing at the transferred copy,
+        which is moved (not copied) to C(<state_dir>/packages/<sha256>.run).
+      - Only with C(state=present); mutually exclusive with I(package).
+    type: path
   package:
-    description: Path of the .run on the host.
+    description:
+      - Path of the .run on the host. Optional - without it (or when it is not on the host) the kept copy
+        C(<state_dir>/packages/<sha256>.run) is used, and a converged host needs no package at all.
     type: path
   sha256:
     description: Expected sha256 of I(package).
@@ -84,19 +101,30 @@ options:
     type: str
     default: SUCCESS
   force:
-    description: Reinstall even when the manifest matches.
+    description:
+      - Reinstall even when the manifest matches. The reinstall uses the kept copy when the host has it (same sha256,
+        so the action plugin transfers nothing).
     type: bool
     default: false
+  _transfer_dir:
+    description:
+      - Internal, set by the action plugin - its remote temporary folder that holds I(package). The package is moved
+        out of it into C(packages/) and the folder is removed before the module returns (saving the action a round
+        trip). Only a folder named C(ansible-tmp-*) that contains I(package) is removed.
+    type: path
 attributes:
   check_mode:
     support: full
+  action:
+    support: full
+    details: The C(fa_install) action plugin transfers I(src) and runs the module in one task.
 author: ascend-fa contributors
 """
 
 EXAMPLES = r"""
-- name: Install the FlashAttention package
+- name: Install the FlashAttention package (transferred from the controller only when the host lacks it)
   fa_install:
-    package: /var/lib/ascend-fa/packages/{{ sha }}.run
+    src: "{{ fa_cached[fa_build_key].path }}"
     sha256: "{{ sha }}"
     vendor: ascendfa
     vendor_dir_name: ascendfa_transformer
@@ -125,10 +153,23 @@ rolled_back:
   description: Whether a rollback happened.
   returned: when state=previous
   type: bool
+package_transferred:
+  description: Whether the action plugin transferred I(src) to the host.
+  returned: when src was given
+  type: bool
+package_needed:
+  description: The package must be transferred (it is not on the host and what is installed is not it, intact).
+  returned: on that failure
+  type: bool
 """
+
+import os
+import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_install_lib import VENDOR_RE, Installer, InstallError
+
+TRANSFER_DIR_PREFIX = "ansible-tmp-"
 
 
 def build_module() -> AnsibleModule:
@@ -150,8 +191,9 @@ def build_module() -> AnsibleModule:
             state_dir=dict(type="path", default="/var/lib/ascend-fa"),
             success_marker=dict(type="str", default="SUCCESS"),
             force=dict(type="bool", default=False),
+            _transfer_dir=dict(type="path"),
         ),
-        required_if=[("state", "present", ("package", "sha256"))],
+        required_if=[("state", "present", ("sha256",))],
         supports_check_mode=True,
     )
 
@@ -168,6 +210,55 @@ def validate(module: AnsibleModule) -> None:
         module.fail_json(msg=f"sha256={p['sha256']!r} is not a sha256 hex digest")
 
 
+def transfer_dir(params: dict) -> str | None:
+    """The action plugin's temporary folder holding ``package``, when it is one (``ansible-tmp-*``, contains it)."""
+    folder, package = params.get("_transfer_dir"), params.get("package")
+    if not folder or not package:
+        return None
+    folder = os.path.abspath(folder)
+    if not os.path.basename(folder).startswith(TRANSFER_DIR_PREFIX):
+        return None
+    if os.path.dirname(os.path.abspath(package)) != folder:
+        return None
+    return folder
+
+
+def remove_transfer_dir(folder: str | None) -> bool:
+    if not folder:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not os.path.exists(folder)
+
+
+def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
+    """Do what ``params`` ask. Returns (failed, result)."""
+    inst = Installer(params, run, check_mode=check_mode)
+    before = inst.current()
+    try:
+        if params["state"] == "previous":
+            changed, manifest = inst.rollback()
+            return False, dict(changed=changed, rolled_back=changed, manifest=manifest, previous=before)
+        changed, manifest = inst.present(params["package"], params["sha256"], params["meta"],
+                                         move=transfer_dir(params) is not None)
+    except InstallError as exc:
+        return True, dict(msg=str(exc), previous=before, **exc.extra)
+    if not changed:
+        return False, dict(changed=False, manifest=before, previous=(before or {}).get("previous"))
+    return False, dict(changed=True, manifest=manifest, previous=before)
+
+
+def execute(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
+    """run_module, then remove the action plugin's transfer folder (the package was moved out of it, or is not
+    needed) and say so in ``transfer_dir_removed``, so the plugin spends no round trip on it."""
+    try:
+        failed, result = run_module(params, run, check_mode)
+    finally:
+        removed = remove_transfer_dir(transfer_dir(params))
+    if params.get("_transfer_dir"):
+        result["transfer_dir_removed"] = removed
+    return failed, result
+
+
 def main() -> None:
     module = build_module()
     validate(module)
@@ -175,18 +266,10 @@ def main() -> None:
     def run(cmd: str):
         return module.run_command(["bash", "-c", cmd], environ_update={"LANG": "C", "LC_ALL": "C"})
 
-    inst = Installer(module.params, run, check_mode=module.check_mode)
-    before = inst.current()
-    try:
-        if module.params["state"] == "previous":
-            changed, manifest = inst.rollback()
-            module.exit_json(changed=changed, rolled_back=changed, manifest=manifest, previous=before)
-        if inst.is_converged(before):
-            module.exit_json(changed=False, manifest=before, previous=(before or {}).get("previous"))
-        manifest = inst.install(module.params["package"], module.params["sha256"], module.params["meta"])
-    except InstallError as exc:
-        module.fail_json(msg=str(exc), previous=before, **exc.extra)
-    module.exit_json(changed=True, manifest=manifest, previous=before)
+    failed, result = execute(module.params, run, module.check_mode)
+    if failed:
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -128,9 +128,26 @@ class Installer:
         return os.path.isfile(os.path.join(self.state_dir, "set_env.bash"))
 
     # --- actions --------------------------------------------------------------------------------
+    def kept_path(self, sha: str) -> str:
+        return os.path.join(self.pkg_dir, f"{sha}.run")
+
+    def resolve_package(self, package: str | None, sha: str) -> str:
+        """The file to install: ``package`` when it is on the host, else the kept copy ``packages/<sha>.run``."""
+        if package and os.path.isfile(package):
+            return package
+        kept = self.kept_path(sha)
+        if os.path.isfile(kept) and sha256_file(kept) == sha:
+            return kept
+        why = "a corrupted kept copy" if os.path.isfile(kept) else "no kept copy"
+        raise InstallError(f"package {sha} is not on the host ({f'no {package}, ' if package else ''}{why} "
+                           f"{kept}) and what is installed is not this package, intact. Fix: give src (the "
+                           "fa_install action transfers the .run from the controller) or rerun the deploy",
+                           package_needed=True)
+
     def verify_checksum(self, package: str, sha: str) -> None:
         if not os.path.isfile(package):
-            raise InstallError(f"package {package} is not on the host. Fix: rerun the deploy (the copy step puts it there)")
+            raise InstallError(f"package {package} is not on the host. Fix: rerun the deploy (fa_install's src "
+                               "transfers it)", package_needed=True)
         got = sha256_file(package)
         if got != sha:
             raise InstallError(f"checksum mismatch for {package}: expected sha256 {sha}, found {got}. The artifact was "
@@ -203,11 +220,17 @@ class Installer:
         if missing:
             raise InstallError(f"installer reported success but {', '.join(missing)} is missing under {vendor_dir}")
 
-    def keep_package(self, package: str, sha: str) -> str:
+    def keep_package(self, package: str, sha: str, move: bool = False) -> str:
+        """Keep ``package`` as ``packages/<sha>.run``: moved when ``move`` (a transferred temporary file), else copied."""
         os.makedirs(self.pkg_dir, exist_ok=True)
-        kept = os.path.join(self.pkg_dir, f"{sha}.run")
+        kept = self.kept_path(sha)
         if os.path.abspath(package) != os.path.abspath(kept):
-            shutil.copy2(package, kept)
+            partial = f"{kept}.partial"
+            if move:
+                shutil.move(package, partial)   # a rename on the same file system, else copy + remove
+            else:
+                shutil.copy2(package, partial)
+            os.replace(partial, kept)
         os.chmod(kept, 0o755)
         return kept
 
@@ -224,14 +247,26 @@ class Installer:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
 
     # --- entry points ---------------------------------------------------------------------------
-    def install(self, package: str, sha: str, meta: dict, reason: str = "install") -> dict:
-        """Install ``package`` (sha256 ``sha``); on any failure restore what was there. Returns the new manifest."""
+    def present(self, package: str | None, sha: str, meta: dict, move: bool = False) -> tuple[bool, dict | None]:
+        """state=present: nothing when converged, else install ``package`` (or the kept copy of ``sha`` when
+        ``package`` is not given or not on the host). Returns (changed, manifest)."""
+        before = self.current()
+        if self.is_converged(before):
+            return False, before
+        if self.check_mode:
+            return True, {"would_install": package or self.kept_path(sha), "previous": before}
+        source = self.resolve_package(package, sha)
+        return True, self.install(source, sha, meta, move=move and source == package)
+
+    def install(self, package: str, sha: str, meta: dict, reason: str = "install", move: bool = False) -> dict:
+        """Install ``package`` (sha256 ``sha``); on any failure restore what was there. Returns the new manifest.
+        ``move``: ``package`` is a temporary copy, moved (not copied) to ``packages/<sha>.run``."""
         old = self.current()
         if self.check_mode:
             return {"would_install": package, "previous": old}
         self.verify_checksum(package, sha)
         os.makedirs(self.state_dir, exist_ok=True)
-        kept = self.keep_package(package, sha)
+        kept = self.keep_package(package, sha, move=move)
         opp = self.opp_path()
         vendor_dir = self.vendor_dir(opp)
         config_ini = os.path.join(opp, "vendors", "config.ini")
@@ -260,6 +295,8 @@ class Installer:
         }
         write_json_atomic(os.path.join(self.state_dir, "manifest.json"), manifest)
         self.prune({kept} | ({previous["package"]} if previous and previous.get("package") else set()))
+        # before the fa_install action plugin, the role copied packages to <state_dir>/incoming/: not used any more
+        shutil.rmtree(os.path.join(self.state_dir, "incoming"), ignore_errors=True)
         self.history({"time": manifest["installed_at"], "action": reason, "to": meta.get("recipe"),
                       "to_sha256": sha, "from": (old or {}).get("recipe"), "from_sha256": (old or {}).get("sha256"),
                       "result": "ok"})
