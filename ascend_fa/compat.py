@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from ascend_fa import yamlio
 from ascend_fa.versions import in_range, in_ranges, parse_ranges, same_prefix, vcmp
 
 ERROR = "error"
@@ -39,9 +38,9 @@ class Problem:
 def load_matrix(path: str | None = None) -> dict[str, Any]:
     if path:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yamlio.load(fh)
     text = resources.files("ascend_fa").joinpath("data/compat.yml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yamlio.load(text)
 
 
 def release_for_tag(matrix: dict, tag: str | None) -> dict | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ascend_fa import PROJECT_ROOT
+from ascend_fa import PROJECT_ROOT, yamlio
 from ascend_fa._mu import load
 
 EMBED_FILE = PROJECT_ROOT / "module_utils" / "fa_known_errors.py"
@@ -40,7 +40,7 @@ def load_signatures(path: str | Path | None = None) -> dict[str, Any]:
     """The signatures file (default: the one shipped in ascend_fa/data)."""
     text = Path(path).read_text(encoding="utf-8") if path else \
         resources.files("ascend_fa").joinpath("data/known_errors.yml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    data = yamlio.load(text) or {}
     return {"placeholders": data.get("placeholders") or {}, "signatures": data.get("signatures") or []}
 
 

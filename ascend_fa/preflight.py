@@ -13,18 +13,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ascend_fa import buildplan, checklist, compat
+from ascend_fa import buildplan, checklist, compat, yamlio
 
 ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
 DRIFT_STATES = ("missing", "cann_changed", "files_changed")
 
 
 @lru_cache(maxsize=4)
-def _drift_table(path: str) -> dict[str, dict]:
+def _env_data(path: str) -> dict:
     with open(path, encoding="utf-8") as fh:
-        return (yaml.safe_load(fh) or {}).get("drift") or {}
+        return yamlio.load(fh) or {}
+
+
+def _drift_table(path: str) -> dict[str, dict]:
+    return _env_data(path).get("drift") or {}
+
+
+def env_checks(path: str | None = None) -> list[dict]:
+    """The fresh-shell environment checks (``checks`` of ``data/env_checks.yml``), for ascend_facts / fa_verify."""
+    return list(_env_data(str(path or ENV_CHECKS_FILE)).get("checks") or [])
 
 
 @lru_cache(maxsize=8)

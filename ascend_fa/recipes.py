@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-import yaml
 
-from ascend_fa import PROJECT_ROOT
+from ascend_fa import PROJECT_ROOT, yamlio
 
 BUILTIN_DIR = PROJECT_ROOT / "recipes"
 REQUIRED = {
@@ -45,7 +44,7 @@ def load(name: str, dirs: list[str] | None = None) -> dict:
     for d in search_path(dirs):
         path = d / f"{name}.yml"
         if path.is_file():
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yamlio.load(path.read_text(encoding="utf-8"))
             validate(data, path)
             for section, defaults in DEFAULTS.items():
                 data[section] = {**defaults, **data[section]}

@@ -260,12 +260,14 @@ class Bench:
                 env = self._env(run_dir, "mitogen_linear" if mode == "mitogen" else None)
                 cmd = [self.playbook_bin, "-i", inventory, str(ROOT / "deploy_fa.yml")]
                 if not self.args.verify or mode == "install":
-                    cmd += ["--skip-tags", "verify"]
+                    cmd += ["-e", "fa_rolling_verify=false"]
                 entry["first"] = run_measured(cmd, env, run_dir, "first", cpu_files, timeout)
                 arts = [json.loads(p.read_text()) for p in sorted((run_dir / "cache").glob("*/artifact.json"))]
                 entry["builds"] = len(arts)
                 entry["build_seconds"] = [float(a.get("build_seconds") or 0) for a in arts]
                 entry["build_s"] = round(sum(entry["build_seconds"]), 2)
+                entry["installed_hosts"] = sum(1 for p in (run_dir / "results" / "upgrade").glob("*.json")
+                                               if json.loads(p.read_text()).get("result") in ("installed", "upgraded"))
                 entry["verified_hosts"] = sum(1 for p in (run_dir / "results" / "verify").glob("*.json")
                                               if json.loads(p.read_text()).get("ok"))
                 entry["rerun"] = run_measured(cmd, env, run_dir, "rerun", cpu_files, timeout)
@@ -277,7 +279,9 @@ class Bench:
         first = entry["first"]
         print(f"[{time.strftime('%H:%M:%S')}] N={n} {mode}: first {first['wall_s']} s rc={first['rc']}"
               + (f", rerun {entry['rerun']['wall_s']} s changed={entry['rerun']['changed_total']}" if "rerun" in entry
-                 else "") + f", builds {entry['builds']}", flush=True)
+                 else "") + f", builds {entry['builds']}"
+              + (f", installed {entry['installed_hosts']}/{n}, verified {entry['verified_hosts']}/{n}"
+                 if "installed_hosts" in entry else ""), flush=True)
         if first["rc"] != 0:
             print(first["error_tail"], file=sys.stderr)
         return entry

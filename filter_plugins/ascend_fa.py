@@ -68,6 +68,11 @@ def fa_build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None
     return preflight.build_jobs(facts, recipe, cap, override)
 
 
+def fa_env_checks(path: str | None = None) -> list[dict]:
+    """The environment checks as data (``ascend_fa/data/env_checks.yml`` unless ``path``): ``'' | fa_env_checks``."""
+    return preflight.env_checks(path or None)
+
+
 def fa_preflight_decide(facts: dict, recipe: dict, opts: dict | None = None) -> dict:
     """A host's preflight verdict in one call: problems, blocking, warnings, build key, -j, needs_install."""
     return preflight.decide(facts or {}, recipe, opts)
@@ -102,6 +107,7 @@ class FilterModule:
             "fa_problem_lines": fa_problem_lines,
             "fa_build_jobs": fa_build_jobs,
             "fa_preflight_decide": fa_preflight_decide,
+            "fa_env_checks": fa_env_checks,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
         }

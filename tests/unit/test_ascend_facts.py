@@ -219,3 +219,59 @@ def test_module_returns_env_in_the_same_call(tmp_path):
     assert res["env"] == {"ran": False, "problems": [], "repair": False}
     res = run_facts_module(tmp_path, {**base, "env_checks": [{"id": "broken", "phases": ["preflight"]}]})
     assert res["failed"] is True and "every check needs an id and a probe" in res["msg"]
+
+
+# ------------------------------------------------------------- reuse of npu-smi facts on a converged host (rerun)
+
+def _counting(table: str, board: str):
+    calls: list[list[str]] = []
+    inner = runner(table, board)
+
+    def run(argv):
+        calls.append(list(argv))
+        return inner(argv)
+    return run, calls
+
+
+def _converged(tmp_path):
+    home = make_home(tmp_path, "cann", "8.5.0")
+    p = params(tmp_path, home, fake_npu_smi(tmp_path))
+    run, calls = _counting((DATA / "npu_smi_a2_910b2.txt").read_text(), BOARD_A2)
+    first = ascend_facts.Facts(p, run, arch="x86_64").collect()
+    smi_calls = [c for c in calls if c[0].endswith("npu-smi")]
+    assert smi_calls and first["npu_facts_from"] == "npu-smi" and first["npu_probed_at"]
+    return p, first
+
+
+def test_converged_host_reuses_the_earlier_npu_facts(tmp_path):
+    p, first = _converged(tmp_path)
+    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"}}
+    prm = {**p, "env_when": {"recipe": "r1", "commit": "c1"}, "reuse_npu_facts": first}
+    assert ascend_facts.npu_facts_to_reuse(prm, facts, {"ran": True, "problems": []}) is first
+    collector = ascend_facts.Facts(prm, lambda argv: pytest.fail(f"ran {argv}"), arch="x86_64")
+    collector.facts.update({k: v for k, v in facts.items() if k not in ascend_facts.NPU_KEYS})
+    collector.reuse_npu(first)
+    assert collector.facts["npu_facts_from"] == "reused" and collector.facts["npu_probed_at"] == first["npu_probed_at"]
+    assert collector.facts["chips"] == first["chips"] and collector.facts["soc_family"] == "ascend910b"
+
+
+@pytest.mark.parametrize("change", ["other_recipe", "not_installed", "env_problem", "driver_changed", "no_chips",
+                                    "no_env_when"])
+def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
+    p, first = _converged(tmp_path)
+    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"}}
+    prm = {**p, "env_when": {"recipe": "r1", "commit": "c1"}, "reuse_npu_facts": dict(first)}
+    env = {"ran": True, "problems": []}
+    if change == "other_recipe":
+        prm["env_when"] = {"recipe": "r2", "commit": "c2"}
+    elif change == "not_installed":
+        facts["fa_package_state"] = "files_changed"
+    elif change == "env_problem":
+        env = {"ran": True, "problems": [{"code": "package_env"}], "repair": True}
+    elif change == "driver_changed":
+        prm["reuse_npu_facts"]["driver_version"] = "23.0.0"
+    elif change == "no_chips":
+        prm["reuse_npu_facts"]["chips"] = []
+    elif change == "no_env_when":
+        prm["env_when"] = {}
+    assert ascend_facts.npu_facts_to_reuse(prm, facts, env) is None

@@ -56,3 +56,27 @@ def test_write_atomic_leaves_old_file_on_failure(tmp_path):
         fa_report.write_atomic(str(path), "new\n", 0o644)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+# ------------------------------------------------------------------ action_plugins/fa_gate.py (preflight verdict)
+_gspec = importlib.util.spec_from_file_location("fa_gate_action", ROOT / "action_plugins" / "fa_gate.py")
+fa_gate = importlib.util.module_from_spec(_gspec)
+_gspec.loader.exec_module(fa_gate)
+
+
+def test_gate_passes_with_warnings_and_summary():
+    r = fa_gate.verdict(["h1: [warning] w (found a; needed b). Fix: c"], [], "h1: already converged")
+    assert r == {"changed": False, "blocking": [], "problem_warnings": ["h1: [warning] w (found a; needed b). Fix: c"],
+                 "warnings": ["h1: [warning] w (found a; needed b). Fix: c"], "msg": "h1: already converged"}
+
+
+def test_gate_fails_with_one_line_per_blocking_problem():
+    lines = ["h1: [error] CANN too old (found 8.0.RC1; needed >= 8.5.0). Fix: install CANN 8.5",
+             "h1: [error] NPU 0 not healthy (found Alarm; needed OK). Fix: drain the card"]
+    r = fa_gate.verdict([], lines, "ignored")
+    assert r["failed"] is True and r["msg"].splitlines() == lines and "warnings" not in r
+
+
+def test_gate_quiet_when_nothing_to_say():
+    r = fa_gate.verdict([], [], "")
+    assert "failed" not in r and "warnings" not in r and r["msg"] == ""
