@@ -7,6 +7,7 @@ clear message and leave their package as it was; breaking one host's package fai
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,8 +116,13 @@ def test_broken_package_fails_exactly_that_host_naming_the_card(fleet, deployed)
 
 
 def test_deploy_repairs_the_broken_host_only(fleet, deployed):
-    run = fleet.play("deploy_fa.yml")
+    # drain/undrain hooks run around the host that is touched, and only there (converged hosts end in preflight)
+    hooks = {"fa_rolling_drain_command": ["touch", "/tmp/fa-drained"],
+             "fa_rolling_undrain_command": ["touch", "/tmp/fa-undrained"]}
+    run = fleet.play("deploy_fa.yml", "-e", json.dumps(hooks))
     assert run.rc == 0, run.out[-3000:]
     changed = {h for h, c in run.changed().items() if c}
     assert changed == {fleet.hosts[2]}
+    marks = {h: fleet.sh(h, "ls /tmp/fa-drained /tmp/fa-undrained 2>/dev/null | wc -l").stdout.strip() for h in fleet.hosts}
+    assert marks == {h: "2" if h == fleet.hosts[2] else "0" for h in fleet.hosts}, marks
     shutil.rmtree(fleet.results / "verify", ignore_errors=True)
