@@ -9,8 +9,6 @@ problems fail the host with one line each (host, what, found, needed, fix), and 
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 ARGUMENT_SPEC = {
@@ -39,9 +37,6 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result.update(verdict(args["warnings"], args["blocking"], args["summary"]))
         return result

@@ -14,7 +14,6 @@ import os
 import tempfile
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 ARGUMENT_SPEC = {
@@ -72,10 +71,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
-        if validation.error_messages:
-            raise AnsibleActionFail("; ".join(validation.error_messages))
-        args = validation.validated_parameters
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         path = args["path"]
         try:
             mode = parse_mode(args["mode"])

@@ -17,8 +17,6 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 from ansible.errors import AnsibleFilterError
 
-_MATRIX_CACHE: dict[str, dict] = {}
-
 
 def fa_recipe_load(name: str, dirs: list[str] | None = None) -> dict:
     """Load recipe ``name``; its template strings stay as data (rendered by fa_recipe_render only)."""
@@ -35,21 +33,9 @@ def fa_recipe_render(template: str, **values) -> str:
         raise AnsibleFilterError(str(exc)) from exc
 
 
-def _matrix(path: str | None) -> dict:
-    key = path or ""
-    if key not in _MATRIX_CACHE:
-        _MATRIX_CACHE[key] = compat.load_matrix(path or None)
-    return _MATRIX_CACHE[key]
-
-
 def fa_compat_problems(facts: dict, recipe: dict | None = None, matrix_file: str | None = None) -> list[dict]:
     """Problems of a host's ``ansible_facts.ascend`` for ``recipe`` (a loaded recipe dict)."""
-    release = None
-    tag = None
-    if recipe:
-        tag = recipe.get("tag")
-        release = {"tag": tag, "cann": recipe.get("cann"), "soc_families": recipe.get("soc_families")}
-    return [p.as_dict() for p in compat.check(facts or {}, _matrix(matrix_file), tag=tag, release=release)]
+    return preflight.compat_problems(facts or {}, recipe, matrix_file)
 
 
 def fa_checklist_problems(facts: dict, opts: dict | None = None) -> list[dict]:
