@@ -9,6 +9,8 @@ environment findings, each a problem with what was found, what is needed and the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ from typing import Any
 from ascend_fa import buildplan, checklist, compat, yamlio
 
 ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
+COMPAT_FILE = Path(__file__).resolve().parent / "data" / "compat.yml"
+# Options of decide() that describe this run's host rather than what is wanted: not part of the converged key.
+NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap")
 DRIFT_STATES = ("missing", "cann_changed", "files_changed")
 
 
@@ -77,16 +82,20 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     to downgrade to warnings), ``env`` (the ``env`` result of ascend_facts: ``problems``, ``repair``),
     ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``.
     Returns ``problems``, ``blocking``, ``warnings``, ``build_key``, ``build_jobs``, ``needs_install``,
-    ``install_force`` and ``env_repair``.
+    ``install_force``, ``env_repair``, ``clean`` (no problem but those whose code is in ``ignore``: the operator
+    has acknowledged them) and ``clean_after_install`` (the same, once an install has fixed the drift and environment
+    findings).
     """
     o = opts or {}
     facts = facts or {}
     ignore = set(o.get("ignore") or [])
     env = o.get("env") or {}
     env_problems = [{**p, "severity": compat.WARNING} for p in env.get("problems") or []]
+    drift = drift_problems(facts)
     problems = (compat_problems(facts, recipe, o.get("matrix_file"))
                 + [p.as_dict() for p in checklist.problems(facts, o.get("checklist"))]
-                + drift_problems(facts) + env_problems)
+                + drift + env_problems)
+    fixed_by_install = {p["code"] for p in drift + env_problems}
     errors = [p for p in problems if p["severity"] == compat.ERROR]
     blocking = [p for p in errors if p["code"] not in ignore]
     warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p["code"] in ignore]
@@ -104,4 +113,27 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
         # the installer leaves a converged package alone unless forced: a repair (e.g. load_priority) needs force
         "install_force": bool(o.get("install_force")) or repair,
         "env_repair": repair,
+        "clean": all(p["code"] in ignore for p in problems),
+        # what reinstalling fixes (drift, environment findings; verify checks the environment again) aside
+        "clean_after_install": all(p["code"] in ignore or p["code"] in fixed_by_install for p in problems),
     }
+
+
+@lru_cache(maxsize=16)
+def _file_sha(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def converged_key(recipe: dict, opts: dict[str, Any] | None = None) -> str:
+    """sha256 of what a converged host must match: the recipe, the compatibility data, the environment checks and
+    the preflight settings (``opts`` as :func:`decide` takes them, without this run's host-side results). A host is
+    ended by its recorded fingerprint only while this key stays the same; any change here means a full check."""
+    o = {k: v for k, v in (opts or {}).items() if k not in NOT_IN_KEY}
+    data = {
+        "recipe": recipe,
+        "compat": _file_sha(str(o.pop("matrix_file", "") or COMPAT_FILE)),
+        "env_checks": _file_sha(str(o.pop("env_checks_file", "") or ENV_CHECKS_FILE)),
+        "opts": o,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -64,6 +64,11 @@ def fa_preflight_decide(facts: dict, recipe: dict, opts: dict | None = None) -> 
     return preflight.decide(facts or {}, recipe, opts)
 
 
+def fa_converged_key(recipe: dict, opts: dict | None = None) -> str:
+    """What a converged host must match (recipe, data files, preflight settings) as one sha256."""
+    return preflight.converged_key(recipe or {}, opts)
+
+
 def fa_build_plan(hostvars: dict, hosts: list[str], build_host: str | None = None) -> dict:
     info = {}
     for h in hosts:
@@ -93,6 +98,7 @@ class FilterModule:
             "fa_problem_lines": fa_problem_lines,
             "fa_build_jobs": fa_build_jobs,
             "fa_preflight_decide": fa_preflight_decide,
+            "fa_converged_key": fa_converged_key,
             "fa_env_checks": fa_env_checks,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,

@@ -163,6 +163,7 @@ from ansible.module_utils.ascend_detect import (
 )
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import VERSIONS_SCRIPT, check_environment, not_run
+from ansible.module_utils.fa_fingerprint import fingerprint
 from ansible.module_utils.fa_manifest import package_state, read_manifest
 
 
@@ -345,6 +346,7 @@ class Facts:
             data = {}
         for k in keys:
             self.facts[k] = data.get(k)
+        self.facts["python_site_dirs"] = data.get("site_dirs") or []
 
     def package(self) -> None:
         manifest = read_manifest(self.p["state_dir"])
@@ -364,6 +366,10 @@ class Facts:
         self.python()
         self.package()
         self.facts["errors"] = self.errors
+        self.facts["fingerprint"] = fingerprint({
+            "ascend_home": self.p["ascend_home"], "state_dir": self.p["state_dir"],
+            "install_info": self.p["install_info"], "python": self.p["python"],
+            "site_dirs": self.facts["python_site_dirs"], "arch": self.arch})
         if npu:
             self.probe_npu()
         return self.facts

@@ -137,6 +137,15 @@ options:
     type: list
     elements: str
     default: []
+  fingerprint_inputs:
+    description:
+      - >-
+        The inputs of the host's fingerprint (C(ansible_facts.ascend.fingerprint.inputs), see
+        C(module_utils/fa_fingerprint.py)). When given and every card passed, the result has C(fingerprint): the
+        host as this run proved it (the rollout keeps it, so the next deploy can end the host after one cheap
+        comparison). Empty - no fingerprint.
+    type: dict
+    default: {}
   env_timeout:
     description: Seconds the environment checks' fresh shell may take.
     type: int
@@ -170,6 +179,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+fingerprint:
+  description: The host's fingerprint after every card passed (only with O(fingerprint_inputs)).
+  returned: success with O(fingerprint_inputs)
+  type: dict
 ok:
   description: Every card passed. C(null) in check mode.
   returned: always
@@ -268,6 +281,7 @@ from datetime import datetime, timezone
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import DEFAULTS as ENV_DEFAULTS
 from ansible.module_utils.fa_env_lib import check_environment, not_run
+from ansible.module_utils.fa_fingerprint import fingerprint
 
 try:
     from ansible.module_utils.fa_known_errors import diagnosis
@@ -623,6 +637,7 @@ def build_module() -> AnsibleModule:
             "libraries": {"type": "list", "elements": "str", "default": list(ENV_DEFAULTS["libraries"])},
             "ignore": {"type": "list", "elements": "str", "default": []},
             "env_timeout": {"type": "int", "default": ENV_DEFAULTS["timeout"]},
+            "fingerprint_inputs": {"type": "dict", "default": {}},
         },
         required_one_of=[["devices", "npu_count"]],
         supports_check_mode=True,
@@ -696,6 +711,8 @@ def main() -> None:
 
     if not agg["ok"]:
         module.fail_json(msg=agg["summary"], changed=bool(shipped), **result)
+    if p["fingerprint_inputs"]:
+        result["fingerprint"] = fingerprint(p["fingerprint_inputs"])
     module.exit_json(changed=bool(shipped), msg=agg["summary"], **result)
 
 

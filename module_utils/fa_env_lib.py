@@ -50,8 +50,18 @@ def v(name):
         except Exception:
             pass
     return None
+def where(name):
+    if metadata is None:
+        return None
+    for n in (name, name.replace('_', '-')):
+        try:
+            return str(metadata.distribution(n).locate_file(''))
+        except Exception:
+            pass
+    return None
 print(json.dumps({"python_version": platform.python_version(), "executable": sys.executable,
-                  "torch_version": v("torch"), "torch_npu_version": v("torch_npu")}))
+                  "torch_version": v("torch"), "torch_npu_version": v("torch_npu"),
+                  "site_dirs": sorted(set(d for d in (where("torch"), where("torch_npu")) if d))}))
 """
 
 OK, FAIL, SKIP, IGNORED = "ok", "fail", "skip", "ignored"

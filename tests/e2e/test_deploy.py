@@ -52,12 +52,44 @@ def test_first_deploy_builds_once_per_target_and_installs_everywhere(fleet, depl
     assert len(verify) == 8
 
 
+def _task_hosts(out: str, task: str) -> set[str]:
+    """The hosts that ran (ok/changed/failed) the task whose TASK line contains ``task``."""
+    hosts: set[str] = set()
+    for block in out.split("TASK [")[1:]:
+        head, _, body = block.partition("\n")
+        if task in head:
+            hosts |= {line.split("[", 1)[1].split("]", 1)[0] for line in body.splitlines()
+                      if line.startswith(("ok: [", "changed: [", "fatal: ["))}
+    return hosts
+
+
 def test_rerun_is_a_no_op(fleet, deployed):
-    run = fleet.play("deploy_fa.yml")
+    run = fleet.play("deploy_fa.yml", "-v")
     assert run.rc == 0, run.out[-3000:]
     assert set(run.changed().values()) == {0}, run.changed()
     assert "Build the package" not in run.out or "changed:" not in run.out.split("Build the package")[1][:200]
     assert len(fleet.builds()) == 2
+    # the fast path: every host was recorded by the rollout (install + every card passed) and is unchanged since,
+    # so one file-metadata comparison ends it; none of them runs the full check (ascend_facts)
+    assert _task_hosts(run.out, "Compare the host with its last clean run") == set(fleet.hosts)
+    assert _task_hosts(run.out, "ascend_preflight : Gather Ascend facts") == set(), [
+        line for line in run.out.splitlines() if "changed since the last clean run" in line]
+
+
+def test_a_changed_host_gets_the_full_check_and_the_others_do_not(fleet, deployed):
+    host = fleet.hosts[1]
+    fleet.sh(host, "echo 'export FA_TEST_MARK=1' > /etc/profile.d/zz-fa-test.sh")
+    try:
+        run = fleet.play("deploy_fa.yml", "-v")
+        assert run.rc == 0, run.out[-3000:]
+        assert set(run.changed().values()) == {0}, run.changed()
+        assert _task_hosts(run.out, "ascend_preflight : Gather Ascend facts") == {host}
+        assert "changed since the last clean run: environment" in run.out
+        # the full check found it converged and clean: recorded again, so the next rerun is fast for it too
+        again = fleet.play("deploy_fa.yml")
+        assert again.rc == 0 and _task_hosts(again.out, "ascend_preflight : Gather Ascend facts") == set(), again.out[-3000:]
+    finally:
+        fleet.sh(host, "rm -f /etc/profile.d/zz-fa-test.sh")
 
 
 def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:

@@ -218,8 +218,15 @@ def test_one_versions_probe_for_facts_and_the_fresh_shell():
     assert ns["VERSIONS"] == ec.VERSIONS_SCRIPT
     run = subprocess.run([sys.executable, "-c", ec.VERSIONS_SCRIPT], capture_output=True, text=True, timeout=60)
     out = json.loads(run.stdout)
-    assert set(out) == {"python_version", "executable", "torch_version", "torch_npu_version"}
+    assert set(out) == {"python_version", "executable", "torch_version", "torch_npu_version", "site_dirs"}
     assert out["python_version"] == ".".join(map(str, sys.version_info[:3])) and out["executable"] == sys.executable
+    # where torch is installed (the fingerprint watches that folder for pip installs and removals)
+    from importlib import metadata
+    try:
+        torch_dir = str(metadata.distribution("torch").locate_file(""))
+    except metadata.PackageNotFoundError:
+        torch_dir = None
+    assert out["site_dirs"] == ([torch_dir] if torch_dir else [])
 
 
 def test_check_environment_rejects_bad_checks_and_defaults(tmp_path):

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# Copyright: ascend-fa contributors
+# Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fa_converged
+short_description: Tell cheaply whether a host is exactly as its last clean, converged run left it
+description:
+  - >-
+    Recomputes the host's fingerprint (C(module_utils/fa_fingerprint.py): type, mode, size, inode, mtime and ctime
+    of the driver and CANN version files, the toolkit links, the operator folders, ascend-fa's manifest, set_env.bash,
+    kept package and installed tree, the login-shell and dynamic-loader files, the Python interpreter and the folders
+    holding torch / torch_npu) from the same inputs as the recorded one and compares group by group.
+  - No file content is read but the install manifest, no process is started; a few hundred C(lstat) calls.
+  - >-
+    The recorded fingerprint comes from the controller's fact cache (C(ansible_facts.ascend_fa_converged), kept by
+    the preflight gate when a full check found the host converged and clean, and by the rollout after every card
+    passed). The ascend_preflight role ends the host when this module says C(converged); otherwise the full check
+    (C(ascend_facts), fresh-shell environment checks, compatibility data) runs as before.
+  - Never changes the host (C(changed=false)).
+version_added: "0.3.0"
+options:
+  fingerprint:
+    description: The recorded fingerprint (C(inputs), C(digest), C(groups)) as C(fa_fingerprint) returned it.
+    type: dict
+    required: true
+attributes:
+  check_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Check whether this host is unchanged since its last clean run
+  fa_converged:
+    fingerprint: "{{ ansible_facts.ascend_fa_converged.fingerprint }}"
+  register: quick
+"""
+
+RETURN = r"""
+converged:
+  description: Every group's digest equals the recorded one.
+  type: bool
+  returned: always
+changed_groups:
+  description: The groups that differ (driver, cann, package, environment, python).
+  type: list
+  elements: str
+  returned: always
+digest:
+  description: The host's fingerprint digest now.
+  type: str
+  returned: always
+entries:
+  description: How many watched entries (files, folders) were looked at.
+  type: int
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.fa_fingerprint import compare, fingerprint
+
+
+def check(recorded: dict) -> dict:
+    """The module's result for a recorded fingerprint (pure function of the host's files)."""
+    inputs = recorded.get("inputs")
+    if not isinstance(inputs, dict) or not recorded.get("groups"):
+        return {"changed": False, "converged": False, "changed_groups": ["(no recorded fingerprint)"],
+                "digest": None, "entries": 0, "msg": "no usable recorded fingerprint: the full check runs"}
+    now = fingerprint(inputs)
+    changed = compare(recorded, now)
+    msg = ("unchanged since the last clean run" if not changed
+           else f"changed since the last clean run: {', '.join(changed)} (the full check runs)")
+    return {"changed": False, "converged": not changed, "changed_groups": changed, "digest": now["digest"],
+            "entries": now["entries"], "msg": msg}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=dict(fingerprint=dict(type="dict", required=True)),
+                           supports_check_mode=True)
+    module.exit_json(**check(module.params["fingerprint"]))
+
+
+if __name__ == "__main__":
+    main()
