@@ -221,6 +221,8 @@ class Bench:
             "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1",
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
         })
+        if self.args.forks:
+            env["ANSIBLE_FORKS"] = str(self.args.forks)
         if strategy == "mitogen_linear":
             spec = importlib.util.find_spec("ansible_mitogen")
             if spec is None or not spec.submodule_search_locations:
@@ -274,12 +276,18 @@ class Bench:
                 entry["builds_after_rerun"] = len(list((run_dir / "cache").glob("*/artifact.json")))
                 entry["rerun_changed0_all_hosts"] = (entry["rerun"]["rc"] == 0 and entry["rerun"]["hosts"] == n
                                                      and entry["rerun"]["changed_total"] == 0)
+                if self.args.full_rerun:
+                    # the same rerun without the fast path: every host through the full check (ascend_facts etc.)
+                    entry["rerun_full"] = run_measured(cmd + ["-e", "fa_preflight_quick_converged=false"], env, run_dir,
+                                                       "rerun_full", cpu_files, timeout)
         finally:
             simfleet.destroy(fleet_dir)
         first = entry["first"]
         print(f"[{time.strftime('%H:%M:%S')}] N={n} {mode}: first {first['wall_s']} s rc={first['rc']}"
               + (f", rerun {entry['rerun']['wall_s']} s changed={entry['rerun']['changed_total']}" if "rerun" in entry
-                 else "") + f", builds {entry['builds']}"
+                 else "")
+              + (f", full-check rerun {entry['rerun_full']['wall_s']} s" if "rerun_full" in entry else "")
+              + f", builds {entry['builds']}"
               + (f", installed {entry['installed_hosts']}/{n}, verified {entry['verified_hosts']}/{n}"
                  if "installed_hosts" in entry else ""), flush=True)
         if first["rc"] != 0:
@@ -328,6 +336,7 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
             "rollout_minus_build_s": {n: _r(v) for n, v in ex.items()},
             "build_s": {n: r.get("build_s") for n, r in runs.items()},
             "rerun_s": {n: r["rerun"]["wall_s"] for n, r in runs.items()},
+            "rerun_full_s": {n: r["rerun_full"]["wall_s"] for n, r in runs.items() if "rerun_full" in r},
             "slope_rollout_minus_build_s_per_host": _r(_slope(slope_pts), 3),
             "slope_points": sorted(n for n in runs if n >= 8) if len([n for n in runs if n >= 8]) >= 2 else sorted(runs),
             "slope_rollout_minus_build_verify_s_per_host": _r(_slope(
@@ -344,6 +353,8 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
         }
         if big in runs:
             s["rerun_over_rollout"] = _r(runs[big]["rerun"]["wall_s"] / runs[big]["first"]["wall_s"], 3)
+            if "rerun_full" in runs[big]:
+                s["rerun_full_over_rollout"] = _r(runs[big]["rerun_full"]["wall_s"] / runs[big]["first"]["wall_s"], 3)
         if big in runs and small in runs:
             s["rollout_big_over_small"] = _r(runs[big]["first"]["wall_s"] / runs[small]["first"]["wall_s"], 2)
             s["build_s_big_small"] = [runs[big].get("build_s"), runs[small].get("build_s")]
@@ -408,8 +419,8 @@ def render_md(result: dict[str, Any]) -> str:
              *[f"- {note}" for note in meta.get("notes", [])], *([""] if meta.get("notes") else []),
              "## Rollout", "",
              "| N | strategy | rollout s | builds | build s | rollout − build s | rerun s | rerun changed | "
-             "controller CPU s | node CPU s | other CPU s | naive s | naive / ours |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "full-check rerun s | controller CPU s | node CPU s | other CPU s | naive s | naive / ours |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in ns:
         naive = sizes[n].get("naive")
         naive_s = naive["first"]["wall_s"] if naive and naive["first"]["rc"] == 0 else None
@@ -423,13 +434,13 @@ def render_md(result: dict[str, Any]) -> str:
                 n, STRATEGIES[mode],
                 f["wall_s"] if f["rc"] == 0 else f"FAILED rc={f['rc']}", e["builds"], e.get("build_s"),
                 f["wall_s"] - e.get("build_s", 0.0), r["wall_s"], f"{r['changed_total']} ({r['hosts']} hosts)",
-                f["controller_cpu_s"], f["node_cpu_s"], f["other_cpu_s"], naive_s if mode != "mitogen" else None,
-                ratio]) + " |")
+                (e.get("rerun_full") or {}).get("wall_s"), f["controller_cpu_s"], f["node_cpu_s"], f["other_cpu_s"],
+                naive_s if mode != "mitogen" else None, ratio]) + " |")
         if naive:
             f = naive["first"]
             lines.append("| " + " | ".join(_fmt(x) for x in [
                 n, "naive (seed, every host builds)", f["wall_s"] if f["rc"] == 0 else f"FAILED rc={f['rc']}",
-                naive["builds"], naive.get("build_task_s"), None, None, None, f["controller_cpu_s"], f["node_cpu_s"],
+                naive["builds"], naive.get("build_task_s"), None, None, None, None, f["controller_cpu_s"], f["node_cpu_s"],
                 f["other_cpu_s"], None, None]) + " |")
     lines += ["", "Build s: the packages' compile time from `artifact.json` (`build_seconds`, builds run one after "
               "the other); for naive, the wall time of its build task (all hosts). Node CPU: the simulated hosts' "
@@ -478,7 +489,8 @@ def render_md(result: dict[str, Any]) -> str:
                   f"{_fmt(s['slope_node_cpu_s_per_host'])}",
                   f"- rerun({big}) / rollout({big}) = {_fmt(s.get('rerun_over_rollout'))} (target <= 0.1): "
                   f"{_verdict(s['targets']['rerun_over_rollout<=0.1'])}; changed=0 on every host of every rerun: "
-                  f"{_verdict(s['targets']['rerun_changed0'])}",
+                  f"{_verdict(s['targets']['rerun_changed0'])}; without the fast path (every host through the full "
+                  f"check) {_fmt(s.get('rerun_full_over_rollout'))}",
                   f"- rollout({big}) / rollout({s['smallest_n']}) = {_fmt(s.get('rollout_big_over_small'))}, with build "
                   f"{_fmt((s.get('build_s_big_small') or [None])[0])} s at N={big} and "
                   f"{_fmt((s.get('build_s_big_small') or [None, None])[1])} s at N={s['smallest_n']}", ""]
@@ -605,6 +617,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                    help="run the fa_verify phase (default on; --no-verify skips the tag verify)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per ansible-playbook run")
+    p.add_argument("--forks", type=int, help="ANSIBLE_FORKS for every run (default: ansible.cfg's)")
+    p.add_argument("--full-rerun", action=argparse.BooleanOptionalAction, default=True,
+                   help="after the rerun, a third run with fa_preflight_quick_converged=false (the full check)")
     p.add_argument("--render", metavar="FLEET_JSON", help="only re-render an earlier fleet.json into --out")
     return p.parse_args(argv)
 
@@ -642,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/fleet.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": _git_commit(), "ansible_core": _version("ansible-core"), "mitogen": _version("mitogen")
         if args.mitogen else None, "python": platform.python_version(), "cpus": os.cpu_count(),
-        "loadavg_before": [round(x, 2) for x in os.getloadavg()], "verify": args.verify, "forks": _forks(),
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()], "verify": args.verify, "forks": args.forks or _forks(),
         "models": MODELS, "npus_per_host": 1, "work": str(bench.work),
     }
     results: dict[int, dict[str, Any]] = {}

@@ -20,6 +20,10 @@ description:
     the preflight gate when a full check found the host converged and clean, and by the rollout after every card
     passed). The ascend_preflight role ends the host when this module says C(converged); otherwise the full check
     (C(ascend_facts), fresh-shell environment checks, compatibility data) runs as before.
+  - >-
+    Runs through its action plugin (C(action_plugins/fa_converged.py)): C(fa_fingerprint.py) and the record go to the
+    host's Python on stdin as one command, without the AnsiballZ wrapper (about 0.04 CPU s on the host instead of
+    0.4). Anything unexpected gives C(converged=false) and the full check.
   - Never changes the host (C(changed=false)).
 version_added: "0.3.0"
 options:
@@ -27,6 +31,11 @@ options:
     description: The recorded fingerprint (C(inputs), C(digest), C(groups)) as C(fa_fingerprint) returned it.
     type: dict
     required: true
+  python:
+    description:
+      - The host's Python for the comparison (the action plugin's command). Default C(ansible_python_interpreter),
+        else the discovered interpreter, else C(python3).
+    type: str
 attributes:
   check_mode:
     support: full
@@ -78,7 +87,7 @@ def check(recorded: dict) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=dict(fingerprint=dict(type="dict", required=True)),
+    module = AnsibleModule(argument_spec=dict(fingerprint=dict(type="dict", required=True), python=dict(type="str")),
                            supports_check_mode=True)
     module.exit_json(**check(module.params["fingerprint"]))
 

@@ -63,7 +63,7 @@ options:
   devices:
     description:
       - Logical device ids to check (the ids C(ASCEND_RT_VISIBLE_DEVICES) takes). Default all of
-        C(0 .. npu_count-1).
+        C(0 .. npu_count-1). One of O(devices) and O(npu_count) is needed.
     type: list
     elements: int
   npu_count:
@@ -306,7 +306,8 @@ def resolve_devices(devices: list[int] | None, npu_count: int | None) -> list[in
             raise ValueError(f"device ids listed twice: {dup}")
         return sorted(ids)
     if npu_count is None:
-        raise ValueError("give devices or npu_count")
+        raise ValueError("give devices or npu_count (no Ascend facts or no NPU device: run the ascend_preflight "
+                         "role - module ascend_facts - first, or list the cards in fa_verify_devices)")
     if npu_count <= 0:
         raise ValueError(f"npu_count is {npu_count}: no card to verify")
     return list(range(npu_count))
@@ -639,7 +640,6 @@ def build_module() -> AnsibleModule:
             "env_timeout": {"type": "int", "default": ENV_DEFAULTS["timeout"]},
             "fingerprint_inputs": {"type": "dict", "default": {}},
         },
-        required_one_of=[["devices", "npu_count"]],
         supports_check_mode=True,
     )
 
@@ -653,7 +653,7 @@ def main() -> None:
     try:
         cards = resolve_devices(p["devices"], p["npu_count"])
     except ValueError as exc:
-        module.fail_json(msg=f"fa_verify: {exc}", **empty)
+        module.fail_json(msg=f"{p['env_host'] or 'fa_verify'}: {exc}", **empty)
     if p["timeout"] <= 0:
         module.fail_json(msg="fa_verify: timeout must be positive", **empty)
 

@@ -17,7 +17,7 @@ meta/runtime.yml               meta/runtime.yml (requires_ansible)
 library/*.py                   plugins/modules/*.py, ``from ansible.module_utils.<ours> import`` rewritten to
                                ``from ansible_collections.ascend.fa.plugins.module_utils.<ours> import``
 module_utils/*.py              plugins/module_utils/*.py (same rewrite where they import each other)
-action_plugins/*.py            plugins/action/*.py (same rewrite; fa_install, fa_report, fa_gate)
+action_plugins/*.py            plugins/action/*.py (same rewrite; fa_install, fa_report, fa_gate, fa_converged)
 filter_plugins/ascend_fa.py    plugins/filter/ascend_fa.py, importing the vendored copy below
 ascend_fa/<pure modules>       plugins/module_utils/ascend_fa/ (the filter's import closure: compat, checklist,
                                buildplan, recipes, artifacts, versions + data/compat.yml); stdlib, PyYAML and

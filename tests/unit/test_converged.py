@@ -31,6 +31,7 @@ def _load(name: str, path: Path):
 
 
 fa_gate = _load("fa_gate_action_c", ROOT / "action_plugins" / "fa_gate.py")
+fa_converged_action = _load("fa_converged_action", ROOT / "action_plugins" / "fa_converged.py")
 
 
 def make_host(tmp_path: Path, layout: str = "cann") -> dict:
@@ -202,3 +203,27 @@ def test_record_survives_in_the_fact_cache_and_ends_an_unchanged_host(tmp_path):
     assert "QUICK=True GROUPS=" in run()
     (tmp_path / "Ascend/driver/version.info").write_text("Version=25.5.9\n")
     assert "QUICK=False GROUPS=driver" in run()
+
+
+def test_action_plugin_program_gives_what_the_module_gives(tmp_path):
+    """The action plugin's program (fa_fingerprint.py + record, run by a plain Python on stdin) and the module's
+    check() agree, converged or not."""
+    inputs = make_host(tmp_path)
+    recorded = fp.fingerprint(inputs)
+
+    def run_program() -> dict:
+        r = subprocess.run([sys.executable, "-"], input=fa_converged_action.script(recorded), capture_output=True,
+                           text=True, timeout=60)
+        return fa_converged_action.parse(r.returncode, r.stdout, r.stderr)
+
+    assert run_program() == fa_converged.check(recorded)
+    (tmp_path / "state" / "set_env.bash").write_text("changed\n")
+    out = run_program()
+    assert out == fa_converged.check(recorded) and out["changed_groups"] == ["package"] and not out["converged"]
+
+
+def test_action_plugin_never_stops_the_host_on_odd_output():
+    for rc, out, err in ((127, "", "python3: not found"), (0, "Traceback...", ""), (0, '{"x": 1}', "")):
+        r = fa_converged_action.parse(rc, out, err)
+        assert r["converged"] is False and "failed" not in r and "the full check runs" in r["msg"]
+    assert "python3: not found" in fa_converged_action.parse(127, "", "python3: not found")["msg"]
