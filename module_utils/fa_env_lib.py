@@ -41,27 +41,20 @@ try:
     from importlib import metadata
 except ImportError:
     metadata = None
-def v(name):
+def dist(name):
     if metadata is None:
-        return None
+        return None, None
     for n in (name, name.replace('_', '-')):
         try:
-            return metadata.version(n)
+            d = metadata.distribution(n)
+            return d.version, str(d.locate_file(''))
         except Exception:
             pass
-    return None
-def where(name):
-    if metadata is None:
-        return None
-    for n in (name, name.replace('_', '-')):
-        try:
-            return str(metadata.distribution(n).locate_file(''))
-        except Exception:
-            pass
-    return None
+    return None, None
+torch, torch_npu = dist("torch"), dist("torch_npu")
 print(json.dumps({"python_version": platform.python_version(), "executable": sys.executable,
-                  "torch_version": v("torch"), "torch_npu_version": v("torch_npu"),
-                  "site_dirs": sorted(set(d for d in (where("torch"), where("torch_npu")) if d))}))
+                  "torch_version": torch[0], "torch_npu_version": torch_npu[0],
+                  "site_dirs": sorted(set(d for d in (torch[1], torch_npu[1]) if d))}))
 """
 
 OK, FAIL, SKIP, IGNORED = "ok", "fail", "skip", "ignored"
