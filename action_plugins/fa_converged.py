@@ -5,8 +5,9 @@
 The comparison is a few hundred ``lstat`` calls (``module_utils/fa_fingerprint.py``, standard library only). Run as
 a module it costs what every Ansible module costs on the host - unpacking the AnsiballZ payload and compiling
 ``ansible.module_utils.basic`` from a zip, about 0.3 CPU s - which is most of a converged host's rerun. This plugin
-sends ``fa_fingerprint.py`` itself, with the recorded fingerprint, to the host's Python on stdin (one command on the
-connection, as ``raw`` does; become applies) and reads one JSON line back: about 0.04 CPU s.
+sends ``fa_fingerprint.py`` itself, with the recorded fingerprint, to the host's Python as ``python3 -c PROGRAM`` (one
+command on the connection, as ``raw`` does; become applies; ~9 KB of command line) and reads one JSON line back: about
+0.04 CPU s.
 
 The result is the same as the module ``fa_converged`` (``library/fa_converged.py``) returns. Anything unexpected
 (no Python, a broken record, output that is not JSON) gives ``converged: false`` with the reason: the host then goes
@@ -16,6 +17,7 @@ through the full check, never stops here.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
@@ -78,6 +80,7 @@ class ActionModule(ActionBase):
         python = args["python"] or self._templar.template(
             task_vars.get("ansible_python_interpreter")
             or (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python") or "python3")
-        res = self._low_level_execute_command(f"{python} -", in_data=script(args["fingerprint"]).encode("utf-8"))
+        # the program as an argument, not on stdin: every connection takes that (paramiko has no stdin for commands)
+        res = self._low_level_execute_command(f"{python} -c {shlex.quote(script(args['fingerprint']))}")
         result.update(parse(res.get("rc", 1), res.get("stdout", ""), res.get("stderr", "")))
         return result

@@ -22,7 +22,7 @@ description:
     (C(ascend_facts), fresh-shell environment checks, compatibility data) runs as before.
   - >-
     Runs through its action plugin (C(action_plugins/fa_converged.py)): C(fa_fingerprint.py) and the record go to the
-    host's Python on stdin as one command, without the AnsiballZ wrapper (about 0.04 CPU s on the host instead of
+    host's Python as one command (C(python3 -c PROGRAM)), without the AnsiballZ wrapper (about 0.04 CPU s on the host instead of
     0.4). Anything unexpected gives C(converged=false) and the full check.
   - Never changes the host (C(changed=false)).
 version_added: "0.3.0"
