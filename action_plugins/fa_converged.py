@@ -30,23 +30,8 @@ ARGUMENT_SPEC = {
 # plugins/action/../module_utils (collection)
 FINGERPRINT_SRC = Path(__file__).resolve().parent.parent / "module_utils" / "fa_fingerprint.py"
 
-MAIN = r'''
-
-def _main(recorded):
-    inputs = recorded.get("inputs")
-    if not isinstance(inputs, dict) or not recorded.get("groups"):
-        return {"converged": False, "changed_groups": ["(no recorded fingerprint)"], "digest": None, "entries": 0,
-                "msg": "no usable recorded fingerprint: the full check runs"}
-    now = fingerprint(inputs)
-    changed = compare(recorded, now)
-    msg = ("unchanged since the last clean run" if not changed
-           else "changed since the last clean run: %s (the full check runs)" % ", ".join(changed))
-    return {"converged": not changed, "changed_groups": changed, "digest": now["digest"], "entries": now["entries"],
-            "msg": msg}
-
-
-print(json.dumps(_main(json.loads(RECORDED))))
-'''
+# after fa_fingerprint.py's own code: its converged() on the record, printed as one JSON line
+MAIN = "\nprint(json.dumps(converged(json.loads(RECORDED))))\n"
 
 
 def script(recorded: dict, source: str | None = None) -> str:

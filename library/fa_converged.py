@@ -69,21 +69,12 @@ entries:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.fa_fingerprint import compare, fingerprint
+from ansible.module_utils.fa_fingerprint import converged
 
 
 def check(recorded: dict) -> dict:
     """The module's result for a recorded fingerprint (pure function of the host's files)."""
-    inputs = recorded.get("inputs")
-    if not isinstance(inputs, dict) or not recorded.get("groups"):
-        return {"changed": False, "converged": False, "changed_groups": ["(no recorded fingerprint)"],
-                "digest": None, "entries": 0, "msg": "no usable recorded fingerprint: the full check runs"}
-    now = fingerprint(inputs)
-    changed = compare(recorded, now)
-    msg = ("unchanged since the last clean run" if not changed
-           else f"changed since the last clean run: {', '.join(changed)} (the full check runs)")
-    return {"changed": False, "converged": not changed, "changed_groups": changed, "digest": now["digest"],
-            "entries": now["entries"], "msg": msg}
+    return {"changed": False, **converged(recorded)}
 
 
 def main() -> None:

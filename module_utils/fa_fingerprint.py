@@ -10,7 +10,8 @@ Who uses it:
 
 - ``ascend_facts`` returns the host's fingerprint with its facts (``ascend.fingerprint``);
 - ``fa_verify`` returns it after a run where every card passed (the state that was just proven);
-- ``fa_converged`` recomputes it from the same inputs and says whether anything changed, and in which group.
+- ``fa_converged`` recomputes it from the same inputs and says whether anything changed, and in which group
+  (:func:`converged`, run by the module and by its action plugin's program).
 
 Groups: ``driver`` (driver/firmware version files, the installer's record), ``cann`` (the toolkit links, version
 files, set_env.sh, the operator folders with every vendor package and config.ini, NNAL's set_env.sh), ``package``
@@ -150,3 +151,18 @@ def compare(expected: dict, current: dict) -> list[str]:
     """The groups whose digest differs (all of them when ``expected`` has none)."""
     want = (expected or {}).get("groups") or {}
     return [g for g in GROUPS if want.get(g) != current["groups"].get(g)]
+
+
+def converged(recorded: dict) -> dict:
+    """Compare the host now with a recorded fingerprint: ``converged``, ``changed_groups``, ``digest``, ``entries``,
+    ``msg`` (what module fa_converged and its action plugin's program both return)."""
+    inputs = recorded.get("inputs")
+    if not isinstance(inputs, dict) or not recorded.get("groups"):
+        return {"converged": False, "changed_groups": ["(no recorded fingerprint)"], "digest": None, "entries": 0,
+                "msg": "no usable recorded fingerprint: the full check runs"}
+    now = fingerprint(inputs)
+    changed = compare(recorded, now)
+    msg = ("unchanged since the last clean run" if not changed
+           else f"changed since the last clean run: {', '.join(changed)} (the full check runs)")
+    return {"converged": not changed, "changed_groups": changed, "digest": now["digest"], "entries": now["entries"],
+            "msg": msg}
