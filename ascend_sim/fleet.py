@@ -338,7 +338,11 @@ def destroy(dir: str | Path) -> int:  # noqa: A002
 
 
 def list_fleets() -> list[dict[str, Any]]:
-    """Fleets known to podman: id, folder and each container's name, address and state."""
+    """Fleets known to podman: id, folder and each container's name, address, state and ``ready``.
+
+    ``ready``: podman says running *and* something answers on the host's port 22. podman's state alone can be stale
+    (a container whose processes were killed from outside still shows as running).
+    """
     out = podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "json").stdout
     fleets: dict[str, dict[str, Any]] = {}
     for entry in json.loads(out or "[]"):
@@ -346,7 +350,9 @@ def list_fleets() -> list[dict[str, Any]]:
         fid = labels.get(LABEL, "?")
         fleet = fleets.setdefault(fid, {"fleet_id": fid, "dir": labels.get("ascend-sim-dir"), "hosts": []})
         fleet["hosts"].append({"name": (entry.get("Names") or ["?"])[0], "address": labels.get("ascend-sim-addr"),
-                               "state": entry.get("State")})
+                               "state": entry.get("State"),
+                               "ready": bool(entry.get("State") == "running" and labels.get("ascend-sim-addr")
+                                             and _listening(labels["ascend-sim-addr"]))})
     for fleet in fleets.values():
         fleet["hosts"].sort(key=lambda h: h["name"])
     return sorted(fleets.values(), key=lambda f: f["fleet_id"])

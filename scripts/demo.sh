@@ -12,15 +12,15 @@ cd "$ROOT"
 export PATH="$ROOT/.venv/bin:$PATH"
 DEMO=${ASCEND_FA_DEMO_DIR:-$ROOT/.work/demo}
 HOSTS=${ASCEND_FA_DEMO_HOSTS:-4}
-running=$(python - "$DEMO" <<'PY'
+ready=$(python - "$DEMO" <<'PY'
 import sys
 from pathlib import Path
 from ascend_sim import fleet
 want = str(Path(sys.argv[1]).resolve())
-print(sum(h["state"] == "running" for f in fleet.list_fleets() if f.get("dir") == want for h in f["hosts"]))
+print(sum(h["ready"] for f in fleet.list_fleets() if f.get("dir") == want for h in f["hosts"]))
 PY
 )
-if [[ ! -f $DEMO/inventory.yml || $running -lt $HOSTS ]]; then
+if [[ ! -f $DEMO/inventory.yml || $ready -lt $HOSTS ]]; then
   ascend-fa sim create --dir "$DEMO" --hosts "$HOSTS" --models 910B3,A3-9392,910B3,910B4 --layouts toolkit,cann,cann,toolkit --npus 4
 fi
 export ASCEND_FA_CACHE=$DEMO/cache ASCEND_FA_RESULTS=$ROOT/out

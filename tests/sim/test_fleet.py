@@ -71,4 +71,5 @@ def test_fault_round_trip(fleet_dir: Path) -> None:
 def test_list_shows_the_fleet(fleet_dir: Path) -> None:
     mine = [f for f in fleet.list_fleets() if f["fleet_id"] == "asim9"]
     assert mine and [h["state"] for h in mine[0]["hosts"]] == ["running", "running"]
+    assert [h["ready"] for h in mine[0]["hosts"]] == [True, True]
     assert mine[0]["dir"] == str(fleet_dir.resolve())
