@@ -102,7 +102,8 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     key = build_key(facts, recipe)
     installed_key = (facts.get("fa_package") or {}).get("build_key") or ""
     repair = bool(env.get("repair"))
-    needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair
+    force = bool(o.get("install_force"))  # fa_install_force: the operator asks for a reinstall of a converged host
+    needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair or force
     return {
         "problems": problems,
         "blocking": blocking,
@@ -111,7 +112,7 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
         "build_jobs": build_jobs(facts, recipe, int(o.get("jobs_cap") or 64), int(o.get("jobs") or 0)),
         "needs_install": needs,
         # the installer leaves a converged package alone unless forced: a repair (e.g. load_priority) needs force
-        "install_force": bool(o.get("install_force")) or repair,
+        "install_force": force or repair,
         "env_repair": repair,
         "clean": all(p["code"] in ignore for p in problems),
         # what reinstalling fixes (drift, environment findings; verify checks the environment again) aside

@@ -92,6 +92,22 @@ def test_a_changed_host_gets_the_full_check_and_the_others_do_not(fleet, deploye
         fleet.sh(host, "rm -f /etc/profile.d/zz-fa-test.sh")
 
 
+def test_install_force_reinstalls_a_converged_host(fleet, deployed):
+    """-e fa_install_force=true: the converged host is not ended by the fast path nor by preflight; it is reinstalled
+    and verified, and the next plain run is a no-op again."""
+    host = fleet.hosts[0]
+    before = fleet.manifest(host)
+    run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true")
+    assert run.rc == 0, run.out[-3000:]
+    assert run.changed() == {host: run.changed()[host]} and run.changed()[host] > 0, run.changed()
+    assert "Run fa_check.py on every card" in run.out
+    after = fleet.manifest(host)
+    assert after["sha256"] == before["sha256"] and after["installed_at"] != before["installed_at"]
+    # a string "false" (as -e passes it) is false, and the host is converged again
+    again = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=false")
+    assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
+
+
 def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:
     src = yaml.safe_load((PROJECT_ROOT / "ascend_sim/recipes/sim-ops-transformer-v9.0.0.yml").read_text())
     src.update(changes)

@@ -36,6 +36,13 @@ def test_converged_host_needs_nothing():
     assert v["needs_install"] is False and v["warnings"] == [] and v["blocking"] == []
 
 
+def test_install_force_reinstalls_a_converged_host():
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    assert preflight.decide(facts, RECIPE)["needs_install"] is False
+    v = preflight.decide(facts, RECIPE, {"install_force": True})
+    assert v["needs_install"] is True and v["install_force"] is True and v["clean"] is True
+
+
 def test_other_build_key_or_env_repair_needs_install():
     facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": "0123456789abcdef"}}
     assert preflight.decide(facts, RECIPE)["needs_install"] is True
