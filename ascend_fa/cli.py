@@ -256,12 +256,19 @@ def cmd_playbook(a: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def check_mode_state(state: str | None, check: bool) -> str | None:
+    """A host's run state as the report shows it: in check mode "changed" means "would change"."""
+    return "would change" if check and state == "changed" else state
+
+
 def _report_after_run(a: argparse.Namespace, result: Any, out_dir: Path) -> None:
     from ascend_fa import report, runner
 
-    run = {h: {"state": result.host_state(h), "message": result.messages.get(h)} for h in result.hosts}
-    rep = report.build_report(runner.fact_cache_dir(), out_dir, hosts=result.hosts, run=run,
-                              title=f"ascend-fa {a.cmd}: fleet report", run_facts=result.facts)
+    run = {h: {"state": check_mode_state(result.host_state(h), a.check), "message": result.messages.get(h)}
+           for h in result.hosts}
+    title = f"ascend-fa {a.cmd}: fleet report" + (" (check mode: nothing was changed)" if a.check else "")
+    rep = report.build_report(runner.fact_cache_dir(), out_dir, hosts=result.hosts, run=run, title=title,
+                              run_facts=result.facts)
     report.print_terminal(rep)
     html_path = report.write_html(rep, out_dir / "report.html")
     json_path = report.write_json(rep, out_dir / "report.json")

@@ -191,7 +191,15 @@ def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, mon
     rep = json.loads((out_dir / "report.json").read_text())
     # --check: the command task that changes something is skipped, so good is ok, not changed
     assert {h["host"]: h["run_state"] for h in rep["hosts"]} == {"good": "ok", "bad": "failed"}
+    assert rep["title"].endswith("(check mode: nothing was changed)")
     assert f"report: {out_dir / 'report.html'}" in out
+
+
+def test_check_mode_state():
+    assert cli.check_mode_state("changed", True) == "would change"
+    assert [cli.check_mode_state(s, True) for s in ("ok", "failed", "unreachable", None)] == [
+        "ok", "failed", "unreachable", None]
+    assert cli.check_mode_state("changed", False) == "changed"
 
 
 def test_event_tap_keeps_run_facts_and_survives_display_errors(capsys):
