@@ -88,6 +88,10 @@ def test_tarball_holds_the_collection_layout(built):
         assert f"plugins/module_utils/{mu.name}" in names
     for act in (ROOT / "action_plugins").glob("*.py"):
         assert f"plugins/action/{act.name}" in names
+    assert "plugins/lookup/fa_forks.py" in names
+    with tarfile.open(tarball) as tar:
+        deploy = _member(tar, "playbooks/deploy.yml")
+    assert "query('ascend.fa.fa_forks')" in deploy and "query('fa_forks')" not in deploy
     # the filter uses the vendored ascend_fa (no pip install ascend-fa in the EE)
     assert "from ascend_fa" not in filt and "sys.path.insert" not in filt
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import" in filt
@@ -135,6 +139,36 @@ def test_playbooks_resolve_by_fqcn(installed):
     p = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv), "site.yml"],
                        cwd=work, env=clean_env(cfg, colls), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_fa_forks_lookup_from_the_collection_and_the_checkout(installed, tmp_path):
+    """fa_forks is the run's forks: ansible-playbook -f when given, else the configuration."""
+    work, cfg, colls = installed
+    pb = work / "forks.yml"
+    pb.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                  "    - ansible.builtin.debug:\n        msg: \"forks={{ query('ascend.fa.fa_forks') | first }}\"\n")
+    for args, want in ((["-f", "7"], "forks=7"), ([], "forks=5")):
+        p = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb), *args],
+                           cwd=work, env=clean_env(cfg, colls), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and want in p.stdout, p.stdout + p.stderr
+    # from the checkout, through the repo's ansible.cfg (forks = 16)
+    env = {**clean_env(ROOT / "ansible.cfg", colls)}
+    local = tmp_path / "forks_checkout.yml"
+    local.write_text(pb.read_text().replace("ascend.fa.fa_forks", "fa_forks"))
+    p = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(local)], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "forks=16" in p.stdout, p.stdout + p.stderr
+
+
+def test_fa_forks_rejects_nonsense():
+    spec = importlib.util.spec_from_file_location("fa_forks_lookup", ROOT / "lookup_plugins/fa_forks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.effective_forks({"forks": 32}, 16) == 32 and mod.effective_forks({}, 16) == 16
+    assert mod.effective_forks({"forks": None}, "8") == 8
+    for bad in (0, "x"):
+        with pytest.raises(Exception, match="fa_forks"):
+            mod.effective_forks({"forks": bad} if bad else {}, bad or 0)
 
 
 def test_roles_and_filters_run_from_the_collection(installed):
@@ -191,6 +225,13 @@ def test_rewrites_touch_only_our_helpers():
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import PROJECT_ROOT" in v
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa.versions import vcmp" in v
     assert "resources.files(__package__)" in v
+
+
+def test_lookup_rewrite():
+    text = "a: \"{{ query('fa_forks') | first }}\"\nb: \"{{ lookup(\"fa_forks\") }}\"\nc: \"{{ query('fa_forks_x') }}\"\n"
+    out = bc.rewrite_lookup_names(text, ["fa_forks"])
+    assert "query('ascend.fa.fa_forks')" in out and 'lookup("ascend.fa.fa_forks")' in out
+    assert "query('fa_forks_x')" in out  # another name: unchanged
 
 
 def test_filter_rewrite_and_vendor_closure():
