@@ -256,16 +256,25 @@ def cmd_playbook(a: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def check_mode_state(state: str | None, check: bool) -> str | None:
-    """A host's run state as the report shows it: in check mode "changed" means "would change"."""
+def report_run_state(state: str | None, facts: Mapping[str, Any] | None, check: bool, installs: bool) -> str | None:
+    """A host's run state as the report shows it.
+
+    In check mode "changed" means "would change". After a deploy or upgrade, a host that preflight found needing the
+    package but that never reached the rollout (a batch in which every host failed ends the play, or the tags left
+    the install out) is "not installed", not "ok".
+    """
+    facts = facts or {}
+    if installs and state == "ok" and facts.get("fa_needs_install") is True and "fa_rollout_result" not in facts:
+        return "not installed"
     return "would change" if check and state == "changed" else state
 
 
 def _report_after_run(a: argparse.Namespace, result: Any, out_dir: Path) -> None:
     from ascend_fa import report, runner
 
-    run = {h: {"state": check_mode_state(result.host_state(h), a.check), "message": result.messages.get(h)}
-           for h in result.hosts}
+    installs = a.cmd in ("deploy", "upgrade")
+    run = {h: {"state": report_run_state(result.host_state(h), result.facts.get(h), a.check, installs),
+               "message": result.messages.get(h)} for h in result.hosts}
     title = f"ascend-fa {a.cmd}: fleet report" + (" (check mode: nothing was changed)" if a.check else "")
     rep = report.build_report(runner.fact_cache_dir(), out_dir, hosts=result.hosts, run=run, title=title,
                               run_facts=result.facts)

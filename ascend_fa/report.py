@@ -293,10 +293,11 @@ def _versions(ascend: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
 
 def host_status(h: HostReport) -> str:
     """fail: the run failed it, verification failed, a card is unhealthy, or preflight found a blocking problem.
-    warn: a card with a health warning or a latency outlier. Non-blocking problems are notes, not a status."""
+    warn: a card with a health warning or a latency outlier, or a host the run should have installed but did not reach
+    (run state "not installed"). Non-blocking problems are notes, not a status."""
     if h.run_state in ("failed", "unreachable") or h.verify_ok is False or h.count("fail") or h.blocking:
         return "fail"
-    if h.count("warn"):
+    if h.count("warn") or h.run_state == "not installed":
         return "warn"
     if h.verify_ok:
         return "ok"

@@ -108,6 +108,26 @@ def test_install_force_reinstalls_a_converged_host(fleet, deployed):
     assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
 
 
+def test_failed_reinstall_of_the_same_package_is_not_rolled_back_to_nothing(fleet, deployed):
+    """A forced reinstall (or a repair) of the package the host already has, failing verification: the rollback has
+    nothing of this run to go back to, so the package stays (it used to remove it: "previous" of a same-package
+    reinstall is what came before it, here nothing)."""
+    host = fleet.hosts[0]
+    before = fleet.manifest(host)
+    fleet.fault(host, "wrong-results")
+    try:
+        run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true")
+        assert run.rc != 0 and run.failed() == [host], run.out[-3000:]
+        assert "Not rolled back: this run reinstalled the package the host already had" in run.out
+        after = fleet.manifest(host)
+        assert after and after["sha256"] == before["sha256"], after
+        assert fleet.sh(host, f"test -d {after['vendor_dir']}").returncode == 0
+    finally:
+        fleet.fault(host, "clear")
+    again = fleet.play("deploy_fa.yml", "-l", host)
+    assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
+
+
 def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:
     src = yaml.safe_load((PROJECT_ROOT / "ascend_sim/recipes/sim-ops-transformer-v9.0.0.yml").read_text())
     src.update(changes)

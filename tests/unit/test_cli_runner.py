@@ -195,11 +195,20 @@ def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, mon
     assert f"report: {out_dir / 'report.html'}" in out
 
 
-def test_check_mode_state():
-    assert cli.check_mode_state("changed", True) == "would change"
-    assert [cli.check_mode_state(s, True) for s in ("ok", "failed", "unreachable", None)] == [
-        "ok", "failed", "unreachable", None]
-    assert cli.check_mode_state("changed", False) == "changed"
+def test_report_run_state():
+    state = cli.report_run_state
+    assert state("changed", {}, True, True) == "would change"
+    assert [state(s, {}, True, True) for s in ("ok", "failed", "unreachable", None)] == ["ok", "failed", "unreachable", None]
+    assert state("changed", {}, False, True) == "changed"
+    # preflight said it needs the package, and the rollout never reached it (its batch never ran)
+    assert state("ok", {"fa_needs_install": True}, False, True) == "not installed"
+    assert state("ok", {"fa_needs_install": True, "fa_rollout_result": "installed"}, False, True) == "ok"
+    assert state("ok", {"fa_needs_install": False}, False, True) == "ok"
+    assert state("ok", {"fa_needs_install": True}, False, False) == "ok"        # preflight, verify: no install meant
+    assert state("failed", {"fa_needs_install": True}, False, True) == "failed"
+    h = report.HostReport(host="n1", has_facts=True)
+    h.run_state = "not installed"
+    assert report.host_status(h) == "warn"
 
 
 def test_event_tap_keeps_run_facts_and_survives_display_errors(capsys):
