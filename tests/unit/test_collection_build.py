@@ -166,9 +166,10 @@ def test_fa_forks_rejects_nonsense():
     spec.loader.exec_module(mod)
     assert mod.effective_forks({"forks": 32}, 16) == 32 and mod.effective_forks({}, 16) == 16
     assert mod.effective_forks({"forks": None}, "8") == 8
-    for bad in (0, "x"):
-        with pytest.raises(Exception, match="fa_forks"):
-            mod.effective_forks({"forks": bad} if bad else {}, bad or 0)
+    with pytest.raises(Exception, match="fa_forks: forks 0 must be at least 1"):
+        mod.effective_forks({}, 0)
+    with pytest.raises(Exception, match="fa_forks: forks 'x' is not a number"):
+        mod.effective_forks({"forks": "x"}, 16)
 
 
 def test_roles_and_filters_run_from_the_collection(installed):
