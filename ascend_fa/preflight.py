@@ -75,6 +75,21 @@ def drift_problems(facts: dict, table_file: str | None = None) -> list[dict]:
              "found": facts.get("fa_package_detail") or state, "needed": entry["needed"], "fix": entry["fix"]}]
 
 
+def verify_failed_problems(facts: dict, table_file: str | None = None) -> list[dict]:
+    """A warning when fa_verify's record on the host says the package still installed failed its last check."""
+    manifest = facts.get("fa_package") or {}
+    record = facts.get("fa_last_verify") or {}
+    # the record is of the package installed now (module_utils/fa_manifest.py last_verify_failed, on the host)
+    if (facts.get("fa_package_state") != "installed" or record.get("ok") is not False or not manifest.get("sha256")
+            or record.get("sha256") != manifest.get("sha256")):
+        return []
+    entry = _drift_table(str(table_file or ENV_CHECKS_FILE))["verify_failed"]
+    cards = ", ".join(str(c) for c in record.get("failed_cards") or []) or "?"
+    found = f"{record.get('recipe')} at {record.get('at')}, card(s) {cards}: {record.get('summary') or 'failed'}"
+    return [{"code": entry["code"], "severity": compat.WARNING, "what": entry["what"], "found": found,
+             "needed": entry["needed"], "fix": entry["fix"]}]
+
+
 def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dict[str, Any]:
     """The host's preflight verdict.
 
@@ -92,10 +107,12 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     env = o.get("env") or {}
     env_problems = [{**p, "severity": compat.WARNING} for p in env.get("problems") or []]
     drift = drift_problems(facts)
+    # not fixed by a reinstall; the rollout verifies the package again (unless the operator acknowledged the code)
+    reverify = [p for p in verify_failed_problems(facts) if p["code"] not in ignore]
     problems = (compat_problems(facts, recipe, o.get("matrix_file"))
                 + [p.as_dict() for p in checklist.problems(facts, o.get("checklist"))]
-                + drift + env_problems)
-    fixed_by_install = {p["code"] for p in drift + env_problems}
+                + drift + env_problems + reverify)
+    fixed_by_install = {p["code"] for p in drift + env_problems + reverify}
     errors = [p for p in problems if p["severity"] == compat.ERROR]
     blocking = [p for p in errors if p["code"] not in ignore]
     warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p["code"] in ignore]
@@ -103,7 +120,7 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     installed_key = (facts.get("fa_package") or {}).get("build_key") or ""
     repair = bool(env.get("repair"))
     force = bool(o.get("install_force"))  # fa_install_force: the operator asks for a reinstall of a converged host
-    needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair or force
+    needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair or force or bool(reverify)
     return {
         "problems": problems,
         "blocking": blocking,

@@ -92,7 +92,7 @@ class HostReport:
     fa_supported_reason: str | None = None
     run_state: str | None = None         # ok | changed | failed | unreachable | not run (None: no run)
     run_message: str | None = None
-    change: str | None = None            # this run's package change: installed | upgraded | unchanged | rolled_back
+    change: str | None = None            # fa_rollout_result: installed|upgraded|reinstalled|unchanged|rolled_back|failed
     verify_ok: bool | None = None
     verify_summary: str | None = None
     checked_at: str | None = None

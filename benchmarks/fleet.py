@@ -268,8 +268,9 @@ class Bench:
                 entry["builds"] = len(arts)
                 entry["build_seconds"] = [float(a.get("build_seconds") or 0) for a in arts]
                 entry["build_s"] = round(sum(entry["build_seconds"]), 2)
+                installed = ("installed", "upgraded", "reinstalled")
                 entry["installed_hosts"] = sum(1 for p in (run_dir / "results" / "upgrade").glob("*.json")
-                                               if json.loads(p.read_text()).get("result") in ("installed", "upgraded"))
+                                               if json.loads(p.read_text()).get("result") in installed)
                 entry["verified_hosts"] = sum(1 for p in (run_dir / "results" / "verify").glob("*.json")
                                               if json.loads(p.read_text()).get("ok"))
                 entry["rerun"] = run_measured(cmd, env, run_dir, "rerun", cpu_files, timeout)

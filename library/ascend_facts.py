@@ -164,7 +164,7 @@ from ansible.module_utils.ascend_detect import (
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import VERSIONS_SCRIPT, check_environment, not_run
 from ansible.module_utils.fa_fingerprint import fingerprint
-from ansible.module_utils.fa_manifest import package_state, read_manifest
+from ansible.module_utils.fa_manifest import last_verify_failed, package_state, read_manifest, read_verify_record
 
 
 def read_text(path: str) -> str | None:
@@ -357,6 +357,7 @@ class Facts:
             st = {"state": "installed" if manifest else "absent", "detail": "drift check disabled"}
         self.facts["fa_package_state"] = st["state"]
         self.facts["fa_package_detail"] = st["detail"]
+        self.facts["fa_last_verify"] = read_verify_record(self.p["state_dir"])
 
     def collect(self, npu: bool = True) -> dict:
         """Every fact; with ``npu=False`` all but npu-smi's (then :meth:`probe_npu` or :meth:`reuse_npu`)."""
@@ -413,6 +414,8 @@ def npu_facts_to_reuse(params: dict, facts: dict, env: dict) -> dict | None:
         return None
     if not params.get("env_when") or not manifest_matches(params, facts) or (env or {}).get("problems"):
         return None
+    if last_verify_failed(facts.get("fa_package"), facts.get("fa_last_verify")):
+        return None  # a card failed the last check: ask npu-smi again (health, HBM)
     return prev
 
 

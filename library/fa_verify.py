@@ -21,7 +21,8 @@ description:
     O(timeout) (its whole process group is killed). Any failed card fails the host; the per-card results are still
     returned.
   - Changes the host only when O(kernels) writes a kernel file that differs; O(results_file), when set, is a
-    report written next to the run and not counted as a change.
+    report written next to the run, and the O(record) of the outcome is ascend-fa's bookkeeping; neither is
+    counted as a change.
   - With O(env_checks), the environment checks of phase C(verify) (C(ascend_fa/data/env_checks.yml), what
     C(fa_env_check phase=verify) does - one fresh login shell with an empty environment) run first, in this same
     call. Their failures are warnings (returned under C(env) and as the module's warnings); the kernel check
@@ -104,9 +105,18 @@ options:
     description: Host name used in the messages of the environment checks (the inventory name).
     type: str
   state_dir:
-    description: ascend-fa's state folder (install manifest, C(set_env.bash)), for the environment checks.
+    description:
+      - ascend-fa's state folder (install manifest, C(set_env.bash)), for the environment checks and O(record).
     type: path
     default: /var/lib/ascend-fa
+  record:
+    description:
+      - Keep the outcome in O(state_dir)C(/verify.json) when the host has an ascend-fa install manifest there (ok,
+        the installed package's recipe and sha256, summary, failed cards, time). Written only when the outcome or
+        the package differs from the record already there; never counted as a change. Preflight verifies a package
+        whose last verification failed again instead of taking the host as converged.
+    type: bool
+    default: true
   ascend_home:
     description: Root of the Ascend installation (where CANN's C(set_env.sh) is looked for when O(cann_set_env) is empty).
     type: path
@@ -282,6 +292,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import DEFAULTS as ENV_DEFAULTS
 from ansible.module_utils.fa_env_lib import check_environment, not_run
 from ansible.module_utils.fa_fingerprint import fingerprint
+from ansible.module_utils.fa_manifest import record_verification
 
 try:
     from ansible.module_utils.fa_known_errors import diagnosis
@@ -639,6 +650,7 @@ def build_module() -> AnsibleModule:
             "ignore": {"type": "list", "elements": "str", "default": []},
             "env_timeout": {"type": "int", "default": ENV_DEFAULTS["timeout"]},
             "fingerprint_inputs": {"type": "dict", "default": {}},
+            "record": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
@@ -709,6 +721,11 @@ def main() -> None:
         except OSError as exc:
             module.warn(f"cannot write results_file {p['results_file']}: {exc}")
 
+    if p["record"]:
+        try:
+            record_verification(p["state_dir"], bool(agg["ok"]), agg["summary"], agg["failed_cards"], checked_at)
+        except OSError as exc:
+            module.warn(f"cannot record the outcome in {p['state_dir']}: {exc}")
     if not agg["ok"]:
         module.fail_json(msg=agg["summary"], changed=bool(shipped), **result)
     if p["fingerprint_inputs"]:

@@ -79,7 +79,9 @@ def watched(inputs: dict) -> dict[str, list[tuple[str, bool]]]:
             (os.path.join(cann_home, "opp", "vendors"), True),
         ]
     package: list[tuple[str, bool]] = [(os.path.join(state, "manifest.json"), False),
-                                       (os.path.join(state, "set_env.bash"), False)]
+                                       (os.path.join(state, "set_env.bash"), False),
+                                       # fa_verify's record: a failed verification ends the fast path
+                                       (os.path.join(state, "verify.json"), False)]
     if manifest.get("vendor_dir"):
         package.append((str(manifest["vendor_dir"]), True))
     if manifest.get("package"):

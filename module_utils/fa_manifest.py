@@ -10,6 +10,10 @@ import json
 import os
 
 MANIFEST_NAME = "manifest.json"
+# The last verification of the installed package (fa_verify): {"ok", "recipe", "sha256", "summary", "failed_cards",
+# "at"}. Rewritten only when its outcome or package changes, so a passing re-check leaves it (and the fingerprint,
+# which watches it) alone. Preflight re-verifies a package whose last verification failed.
+VERIFY_NAME = "verify.json"
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -44,6 +48,39 @@ def read_manifest(state_dir: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_verify_record(state_dir: str) -> dict | None:
+    """The host's record of the last verification (``VERIFY_NAME``), or None."""
+    try:
+        with open(os.path.join(state_dir, VERIFY_NAME), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def last_verify_failed(manifest: dict | None, record: dict | None) -> bool:
+    """The installed package (``manifest``) is the one whose last verification (``record``) failed."""
+    return bool(manifest and record and record.get("ok") is False and manifest.get("sha256")
+                and record.get("sha256") == manifest.get("sha256"))
+
+
+def record_verification(state_dir: str, ok: bool, summary: str, failed_cards: list, at: str) -> bool:
+    """Keep the outcome of a verification of the installed package in ``state_dir`` (nothing without a manifest).
+
+    Written only when the outcome or the package differs from the record already there. Returns whether it wrote.
+    """
+    manifest = read_manifest(state_dir)
+    if not manifest:
+        return False
+    old = read_verify_record(state_dir) or {}
+    if old.get("ok") is ok and old.get("sha256") == manifest.get("sha256"):
+        return False
+    write_json_atomic(os.path.join(state_dir, VERIFY_NAME), {
+        "ok": ok, "recipe": manifest.get("recipe"), "sha256": manifest.get("sha256"), "summary": (summary or "")[:2000],
+        "failed_cards": list(failed_cards or []), "at": at})
+    return True
 
 
 def write_json_atomic(path: str, data: dict, mode: int = 0o644) -> None:

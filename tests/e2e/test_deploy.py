@@ -103,6 +103,7 @@ def test_install_force_reinstalls_a_converged_host(fleet, deployed):
     assert "Run fa_check.py on every card" in run.out
     after = fleet.manifest(host)
     assert after["sha256"] == before["sha256"] and after["installed_at"] != before["installed_at"]
+    assert json.loads((fleet.results / "upgrade" / f"{host}.json").read_text())["result"] == "reinstalled"
     # a string "false" (as -e passes it) is false, and the host is converged again
     again = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=false")
     assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
@@ -122,10 +123,21 @@ def test_failed_reinstall_of_the_same_package_is_not_rolled_back_to_nothing(flee
         after = fleet.manifest(host)
         assert after and after["sha256"] == before["sha256"], after
         assert fleet.sh(host, f"test -d {after['vendor_dir']}").returncode == 0
+        record = json.loads(fleet.sh(host, "cat /var/lib/ascend-fa/verify.json").stdout)
+        assert record["ok"] is False and record["sha256"] == before["sha256"], record
     finally:
         fleet.fault(host, "clear")
+    # the package is intact, but its last verification failed: the next deploy verifies it again (no reinstall)
     again = fleet.play("deploy_fa.yml", "-l", host)
     assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
+    assert "last verification of the installed package failed" in again.out
+    assert "Run fa_check.py on every card in parallel" in again.out
+    assert fleet.manifest(host)["installed_at"] == after["installed_at"]
+    assert json.loads(fleet.sh(host, "cat /var/lib/ascend-fa/verify.json").stdout)["ok"] is True
+    # and then it is converged: ended in preflight
+    third = fleet.play("deploy_fa.yml", "-l", host)
+    assert third.rc == 0 and set(third.changed().values()) == {0}, third.out[-3000:]
+    assert "Run fa_check.py on every card in parallel" not in third.out
 
 
 def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:

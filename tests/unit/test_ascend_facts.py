@@ -215,6 +215,10 @@ def test_module_returns_env_in_the_same_call(tmp_path):
     assert res["env"]["ran"] is True and res["env"]["problems"] == [], res["env"].get("lines")
     assert "env" not in facts                                               # no new facts
     assert facts["python_version"] == ".".join(map(str, sys.version_info[:3]))   # the shared versions probe
+    assert facts["fa_last_verify"] is None
+    record = {"ok": False, "sha256": facts["fa_package"].get("sha256"), "failed_cards": [0], "summary": "s"}
+    (h["state"] / "verify.json").write_text(json.dumps(record))
+    assert run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]["fa_last_verify"] == record
     res = run_facts_module(tmp_path, {**base, "env_when": {"recipe": "r2"}})
     assert res["env"] == {"ran": False, "problems": [], "repair": False}
     res = run_facts_module(tmp_path, {**base, "env_checks": [{"id": "broken", "phases": ["preflight"]}]})
@@ -256,7 +260,7 @@ def test_converged_host_reuses_the_earlier_npu_facts(tmp_path):
 
 
 @pytest.mark.parametrize("change", ["other_recipe", "not_installed", "env_problem", "driver_changed", "no_chips",
-                                    "no_env_when"])
+                                    "no_env_when", "last_verify_failed"])
 def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
     p, first = _converged(tmp_path)
     facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"}}
@@ -274,4 +278,7 @@ def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
         prm["reuse_npu_facts"]["chips"] = []
     elif change == "no_env_when":
         prm["env_when"] = {}
+    elif change == "last_verify_failed":
+        facts["fa_package"]["sha256"] = "a" * 64
+        facts["fa_last_verify"] = {"ok": False, "sha256": "a" * 64, "failed_cards": [0]}
     assert ascend_facts.npu_facts_to_reuse(prm, facts, env) is None

@@ -80,6 +80,7 @@ def test_fingerprint_is_stable_and_leaves_the_host_alone(tmp_path):
      "package"),
     (lambda h: (h / "state/set_env.bash").unlink(), "package"),
     (lambda h: (h / "state/manifest.json").write_text("{}"), "package"),
+    (lambda h: (h / "state/verify.json").write_text('{"ok": false}'), "package"),
     (lambda h: (h / "site-packages" / "torch-2.9.0.dist-info").mkdir(), "python"),
 ])
 def test_each_change_shows_in_its_group(tmp_path, change, group):

@@ -263,6 +263,34 @@ def test_module_failing_card(tmp_path, fake_kernels, set_env_script):
     assert saved["failed_cards"] == [1] and saved["ok"] is False
 
 
+def test_module_records_the_outcome_next_to_the_manifest(tmp_path, fake_kernels):
+    """verify.json: written when the outcome or the package changes, left alone otherwise (it is in the host's
+    fingerprint), never a change; nothing without a manifest or with record=false."""
+    state = tmp_path / "state"
+    state.mkdir()
+    args = {"kernels_dir": str(fake_kernels), "npu_count": 2, "python": sys.executable, "state_dir": str(state)}
+    res = run_module(tmp_path, args, env={"FAIL_CARDS": "1"})
+    assert res["failed"] is True and not (state / "verify.json").exists()          # no manifest: no record
+    (state / "manifest.json").write_text(json.dumps({"recipe": "r1", "sha256": "a" * 64}))
+    res = run_module(tmp_path, {**args, "record": False}, env={"FAIL_CARDS": "1"})
+    assert res["failed"] is True and not (state / "verify.json").exists()
+    res = run_module(tmp_path, args, env={"FAIL_CARDS": "1"})
+    assert res["failed"] is True and res["changed"] is False
+    rec = json.loads((state / "verify.json").read_text())
+    assert rec["ok"] is False and rec["failed_cards"] == [1] and rec["sha256"] == "a" * 64 and rec["recipe"] == "r1"
+    assert rec["summary"].startswith("1 of 2 cards failed") and rec["at"] == res["checked_at"]
+    stamp = (state / "verify.json").stat().st_mtime_ns
+    run_module(tmp_path, args, env={"FAIL_CARDS": "1"})
+    assert (state / "verify.json").stat().st_mtime_ns == stamp                   # same outcome: untouched
+    res = run_module(tmp_path, args)
+    assert res["ok"] is True and res["changed"] is False
+    rec = json.loads((state / "verify.json").read_text())
+    assert rec["ok"] is True and rec["failed_cards"] == [] and rec["summary"].startswith("2/2 cards passed")
+    (state / "manifest.json").write_text(json.dumps({"recipe": "r2", "sha256": "b" * 64}))
+    run_module(tmp_path, args)
+    assert json.loads((state / "verify.json").read_text())["sha256"] == "b" * 64  # another package: new record
+
+
 def test_module_all_cards_pass(tmp_path, fake_kernels):
     res = run_module(tmp_path, {"kernels_dir": str(fake_kernels), "devices": [0, 3], "npu_count": 8,
                                 "python": sys.executable, "extra_args": ["--seed", "9"]})

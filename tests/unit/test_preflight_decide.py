@@ -43,6 +43,28 @@ def test_install_force_reinstalls_a_converged_host():
     assert v["needs_install"] is True and v["install_force"] is True and v["clean"] is True
 
 
+def test_a_failed_last_verification_of_the_installed_package_is_verified_again():
+    pkg = {"build_key": _key(GOOD), "sha256": "a" * 64, "recipe": RECIPE["name"]}
+    failed = {"ok": False, "sha256": "a" * 64, "recipe": RECIPE["name"], "failed_cards": [1, 3],
+              "summary": "2 of 8 cards failed FlashAttention (card 1, 3)", "at": "2026-11-29T10:00:00Z"}
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": failed}
+    v = preflight.decide(facts, RECIPE)
+    # the package is intact: not forced (the installer leaves it), the rollout verifies it again
+    assert v["needs_install"] is True and v["install_force"] is False and v["blocking"] == []
+    (p,) = v["warnings"]
+    assert p["code"] == "last_verification_failed" and "card(s) 1, 3" in p["found"] and "10:00:00Z" in p["found"]
+    assert "verifies it again" in p["fix"] and "fa_install_force" in p["fix"]
+    assert v["clean"] is False and v["clean_after_install"] is True
+    # a passing record, a record of another package, a package not intact, or the code acknowledged: no re-verify
+    for other in ({**failed, "ok": True}, {**failed, "sha256": "b" * 64}, None):
+        v = preflight.decide({**facts, "fa_last_verify": other}, RECIPE)
+        assert v["needs_install"] is False and v["warnings"] == [], other
+    v = preflight.decide(facts, RECIPE, {"ignore": ["last_verification_failed"]})
+    assert v["needs_install"] is False and v["clean"] is True
+    v = preflight.decide({**facts, "fa_package_state": "files_changed"}, RECIPE)
+    assert [p["code"] for p in v["warnings"]] == ["package_files_changed"]
+
+
 def test_other_build_key_or_env_repair_needs_install():
     facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": "0123456789abcdef"}}
     assert preflight.decide(facts, RECIPE)["needs_install"] is True
