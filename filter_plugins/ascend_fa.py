@@ -87,6 +87,24 @@ def fa_cached_artifacts(keys: list[str], cache_dir: str) -> dict:
     return artifacts.lookup_many(cache_dir, list(keys))
 
 
+def fa_steps(run_tags: list[str] | None, skip_tags: list[str] | None = None) -> dict[str, bool]:
+    """The steps this run selects: ``ansible_run_tags | fa_steps(ansible_skip_tags)`` -> build, install, verify.
+
+    The rollout's own tasks (drain, record, rollback, undrain) serve both install and verify, so they cannot carry
+    those tags themselves: ``--skip-tags verify`` would skip them and with them the install. The plays hand a host to
+    the rollout only when ``install`` is selected; the verification gate runs when ``verify`` is too; ``build`` tells
+    a host stopped for want of a package whether its build failed or was left out. Tags as Ansible reads them:
+    ``all`` (the default) and ``tagged`` select every step, ``--skip-tags`` wins.
+    """
+    run = set(run_tags or ["all"])
+    skip = set(skip_tags or [])
+
+    def selected(tag: str) -> bool:
+        return bool(run & {"all", "tagged", tag}) and not skip & {"all", "tagged", tag}
+
+    return {"build": selected("build"), "install": selected("install"), "verify": selected("verify")}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -102,4 +120,5 @@ class FilterModule:
             "fa_env_checks": fa_env_checks,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
+            "fa_steps": fa_steps,
         }

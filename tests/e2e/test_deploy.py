@@ -109,6 +109,33 @@ def test_install_force_reinstalls_a_converged_host(fleet, deployed):
     assert again.rc == 0 and set(again.changed().values()) == {0}, again.out[-3000:]
 
 
+def test_tags_select_the_install_and_the_verification(fleet, deployed):
+    """--skip-tags verify installs without the verification gate (it used to skip the install too, silently: the
+    rollout's own tasks carried both tags); tags that leave the install out touch no host."""
+    host = fleet.hosts[1]
+    before = fleet.manifest(host)
+    run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true", "--skip-tags", "verify")
+    assert run.rc == 0 and run.changed()[host] > 0, run.out[-3000:]
+    assert "Run fa_check.py on every card" not in run.out
+    after = fleet.manifest(host)
+    assert after["sha256"] == before["sha256"] and after["installed_at"] != before["installed_at"]
+    for tags in ("verify", "preflight,build"):
+        run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true", "--tags", tags)
+        assert run.rc == 0 and set(run.changed().values()) == {0}, run.out[-3000:]
+        assert "Run fa_check.py on every card" not in run.out and "Install, register" not in run.out
+        assert fleet.manifest(host)["installed_at"] == after["installed_at"]
+    # install (and verify) from the artifact cache without fetch and build (the plan still finds the package)
+    run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true", "--tags", "install,verify")
+    assert run.rc == 0 and "Run fa_check.py on every card" in run.out, run.out[-3000:]
+    assert fleet.manifest(host)["installed_at"] != after["installed_at"]
+    # ... and a host whose package is not in the cache stops and says why
+    run = fleet.play("deploy_fa.yml", "-l", host, "-e", "fa_install_force=true", "--tags", "install",
+                     "-e", f"fa_artifact_cache={fleet.dir / 'empty-cache'}")
+    assert run.rc != 0 and run.failed() == [host], run.out[-3000:]
+    assert "in the artifact cache" in run.out and "the tags of this run leave the build out" in run.out
+    assert "--tags build" in run.out
+
+
 def test_failed_reinstall_of_the_same_package_is_not_rolled_back_to_nothing(fleet, deployed):
     """A forced reinstall (or a repair) of the package the host already has, failing verification: the rollback has
     nothing of this run to go back to, so the package stays (it used to remove it: "previous" of a same-package

@@ -92,6 +92,7 @@ def test_tarball_holds_the_collection_layout(built):
     with tarfile.open(tarball) as tar:
         deploy = _member(tar, "playbooks/deploy.yml")
     assert "query('ascend.fa.fa_forks')" in deploy and "query('fa_forks')" not in deploy
+    assert "ansible_run_tags | ascend.fa.fa_steps(ansible_skip_tags)" in deploy
     # the filter uses the vendored ascend_fa (no pip install ascend-fa in the EE)
     assert "from ascend_fa" not in filt and "sys.path.insert" not in filt
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import" in filt
