@@ -15,12 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ascend_fa import buildplan, checklist, compat, yamlio
+from ascend_fa import buildplan, checklist, compat, settings, yamlio
 
 ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
 COMPAT_FILE = Path(__file__).resolve().parent / "data" / "compat.yml"
 # Options of decide() that describe this run's host rather than what is wanted: not part of the converged key.
-NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap")
+NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap", "settings")
 DRIFT_STATES = ("missing", "cann_changed", "files_changed")
 
 
@@ -95,7 +95,8 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
 
     ``opts``: ``matrix_file``, ``checklist`` (options of :func:`checklist.problems`), ``ignore`` (codes of errors
     to downgrade to warnings), ``env`` (the ``env`` result of ascend_facts: ``problems``, ``repair``),
-    ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``.
+    ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``, ``settings`` (variable -> value as given, checked by
+    :mod:`ascend_fa.settings`: a bad one blocks the host).
     Returns ``problems``, ``blocking``, ``warnings``, ``build_key``, ``build_jobs``, ``needs_install``,
     ``install_force``, ``env_repair``, ``clean`` (no problem but those whose code is in ``ignore``: the operator
     has acknowledged them) and ``clean_after_install`` (the same, once an install has fixed the drift and environment
@@ -113,9 +114,12 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
                 + [p.as_dict() for p in checklist.problems(facts, o.get("checklist"))]
                 + drift + env_problems + reverify)
     fixed_by_install = {p["code"] for p in drift + env_problems + reverify}
+    # the run's own settings: blocking whatever fa_preflight_ignore says (nothing of this host is wrong, the run is)
+    bad_settings = settings.problems(o.get("settings"), facts.get("device_count") or facts.get("npu_count"))
+    problems += bad_settings
     errors = [p for p in problems if p["severity"] == compat.ERROR]
-    blocking = [p for p in errors if p["code"] not in ignore]
-    warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p["code"] in ignore]
+    blocking = [p for p in errors if p["code"] not in ignore or p["code"] == settings.CODE]
+    warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p not in blocking]
     key = build_key(facts, recipe)
     installed_key = (facts.get("fa_package") or {}).get("build_key") or ""
     repair = bool(env.get("repair"))

@@ -10,10 +10,10 @@ import os
 import sys
 
 try:
-    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings
 
 from ansible.errors import AnsibleFilterError
 
@@ -87,6 +87,11 @@ def fa_cached_artifacts(keys: list[str], cache_dir: str) -> dict:
     return artifacts.lookup_many(cache_dir, list(keys))
 
 
+def fa_settings_problems(values: dict, device_count: int | None = None) -> list[dict]:
+    """The run's settings that are not valid (``ascend_fa/settings.py``): variable, value, what is needed, the fix."""
+    return settings.problems(values or {}, device_count)
+
+
 def fa_steps(run_tags: list[str] | None, skip_tags: list[str] | None = None) -> dict[str, bool]:
     """The steps this run selects: ``ansible_run_tags | fa_steps(ansible_skip_tags)`` -> build, install, verify.
 
@@ -121,4 +126,5 @@ class FilterModule:
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
             "fa_steps": fa_steps,
+            "fa_settings_problems": fa_settings_problems,
         }

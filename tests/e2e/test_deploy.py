@@ -136,6 +136,22 @@ def test_tags_select_the_install_and_the_verification(fleet, deployed):
     assert "--tags build" in run.out
 
 
+def test_a_bad_setting_stops_the_host_in_preflight_and_changes_nothing(fleet, deployed):
+    """Settings used late (verification timeout, batches) or given as -e strings are checked before anything runs;
+    before, a negative timeout failed after the install and fa_rolling_batch=abc was an 'Unexpected Exception'."""
+    host = fleet.hosts[0]
+    before = fleet.manifest(host)
+    for args in (["-e", "fa_install_force=true", "-e", "fa_verify_timeout=-5"],
+                 ["-e", "fa_install_force=true", "-e", "fa_rolling_batch=abc"],
+                 ["-e", "fa_install_force=maybe"]):          # also on a converged host: not passed over
+        run = fleet.play("deploy_fa.yml", "-l", host, *args)
+        assert run.rc != 0 and run.failed() == [host] and set(run.changed().values()) == {0}, run.out[-3000:]
+        name, value = args[-1].split("=", 1)
+        assert f"{host}: [error] setting {name} is not valid (found '{value}'" in run.out, run.out[-3000:]
+        assert "Unexpected Exception" not in run.out and "Run fa_check.py" not in run.out
+        assert fleet.manifest(host) == before
+
+
 def test_failed_reinstall_of_the_same_package_is_not_rolled_back_to_nothing(fleet, deployed):
     """A forced reinstall (or a repair) of the package the host already has, failing verification: the rollback has
     nothing of this run to go back to, so the package stays (it used to remove it: "previous" of a same-package
