@@ -76,13 +76,11 @@ def drift_problems(facts: dict, table_file: str | None = None) -> list[dict]:
 
 
 def verify_failed_problems(facts: dict, table_file: str | None = None) -> list[dict]:
-    """A warning when fa_verify's record on the host says the package still installed failed its last check."""
-    manifest = facts.get("fa_package") or {}
-    record = facts.get("fa_last_verify") or {}
-    # the record is of the package installed now (module_utils/fa_manifest.py last_verify_failed, on the host)
-    if (facts.get("fa_package_state") != "installed" or record.get("ok") is not False or not manifest.get("sha256")
-            or record.get("sha256") != manifest.get("sha256")):
+    """A warning when fa_verify's record on the host says the package still installed failed its last check
+    (``fa_last_verify_failed``, decided on the host by module_utils/fa_manifest.py ``last_verify_failed``)."""
+    if facts.get("fa_package_state") != "installed" or not facts.get("fa_last_verify_failed"):
         return []
+    record = facts.get("fa_last_verify") or {}
     entry = _drift_table(str(table_file or ENV_CHECKS_FILE))["verify_failed"]
     cards = ", ".join(str(c) for c in record.get("failed_cards") or []) or "?"
     found = f"{record.get('recipe')} at {record.get('at')}, card(s) {cards}: {record.get('summary') or 'failed'}"

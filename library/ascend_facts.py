@@ -358,6 +358,8 @@ class Facts:
         self.facts["fa_package_state"] = st["state"]
         self.facts["fa_package_detail"] = st["detail"]
         self.facts["fa_last_verify"] = read_verify_record(self.p["state_dir"])
+        # the one place that decides "the installed package failed its last check" (preflight's verdict reads it)
+        self.facts["fa_last_verify_failed"] = last_verify_failed(manifest, self.facts["fa_last_verify"])
 
     def collect(self, npu: bool = True) -> dict:
         """Every fact; with ``npu=False`` all but npu-smi's (then :meth:`probe_npu` or :meth:`reuse_npu`)."""
@@ -414,7 +416,7 @@ def npu_facts_to_reuse(params: dict, facts: dict, env: dict) -> dict | None:
         return None
     if not params.get("env_when") or not manifest_matches(params, facts) or (env or {}).get("problems"):
         return None
-    if last_verify_failed(facts.get("fa_package"), facts.get("fa_last_verify")):
+    if facts.get("fa_last_verify_failed"):
         return None  # a card failed the last check: ask npu-smi again (health, HBM)
     return prev
 

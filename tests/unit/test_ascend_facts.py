@@ -216,9 +216,13 @@ def test_module_returns_env_in_the_same_call(tmp_path):
     assert "env" not in facts                                               # no new facts
     assert facts["python_version"] == ".".join(map(str, sys.version_info[:3]))   # the shared versions probe
     assert facts["fa_last_verify"] is None
-    record = {"ok": False, "sha256": facts["fa_package"].get("sha256"), "failed_cards": [0], "summary": "s"}
+    manifest = {**facts["fa_package"], "sha256": "a" * 64}
+    (h["state"] / "manifest.json").write_text(json.dumps(manifest))
+    record = {"ok": False, "sha256": "a" * 64, "failed_cards": [0], "summary": "s"}
     (h["state"] / "verify.json").write_text(json.dumps(record))
-    assert run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]["fa_last_verify"] == record
+    after = run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]
+    assert after["fa_last_verify"] == record and after["fa_last_verify_failed"] is True
+    assert facts["fa_last_verify_failed"] is False
     res = run_facts_module(tmp_path, {**base, "env_when": {"recipe": "r2"}})
     assert res["env"] == {"ran": False, "problems": [], "repair": False}
     res = run_facts_module(tmp_path, {**base, "env_checks": [{"id": "broken", "phases": ["preflight"]}]})
@@ -279,6 +283,5 @@ def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
     elif change == "no_env_when":
         prm["env_when"] = {}
     elif change == "last_verify_failed":
-        facts["fa_package"]["sha256"] = "a" * 64
-        facts["fa_last_verify"] = {"ok": False, "sha256": "a" * 64, "failed_cards": [0]}
+        facts["fa_last_verify_failed"] = True
     assert ascend_facts.npu_facts_to_reuse(prm, facts, env) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ascend_fa import buildplan, preflight, recipes
+from ascend_fa._mu import load as load_module_utils
 
 RECIPE = recipes.load("ops-transformer-v9.0.1")
 
@@ -47,7 +48,13 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
     pkg = {"build_key": _key(GOOD), "sha256": "a" * 64, "recipe": RECIPE["name"]}
     failed = {"ok": False, "sha256": "a" * 64, "recipe": RECIPE["name"], "failed_cards": [1, 3],
               "summary": "2 of 8 cards failed FlashAttention (card 1, 3)", "at": "2026-11-29T10:00:00Z"}
-    facts = {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": failed}
+    manifest_lib = load_module_utils("fa_manifest")
+
+    def host(record):  # the facts as ascend_facts reports them: the record and the host's own verdict on it
+        return {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
+                "fa_last_verify_failed": manifest_lib.last_verify_failed(pkg, record)}
+
+    facts = host(failed)
     v = preflight.decide(facts, RECIPE)
     # the package is intact: not forced (the installer leaves it), the rollout verifies it again
     assert v["needs_install"] is True and v["install_force"] is False and v["blocking"] == []
@@ -57,7 +64,7 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
     assert v["clean"] is False and v["clean_after_install"] is True
     # a passing record, a record of another package, a package not intact, or the code acknowledged: no re-verify
     for other in ({**failed, "ok": True}, {**failed, "sha256": "b" * 64}, None):
-        v = preflight.decide({**facts, "fa_last_verify": other}, RECIPE)
+        v = preflight.decide(host(other), RECIPE)
         assert v["needs_install"] is False and v["warnings"] == [], other
     v = preflight.decide(facts, RECIPE, {"ignore": ["last_verification_failed"]})
     assert v["needs_install"] is False and v["clean"] is True
