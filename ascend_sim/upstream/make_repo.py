@@ -25,6 +25,7 @@ API::
     expected_commits() -> the same mapping, computed without writing anything
     make_bundle(dest) -> a ``git bundle`` of the repository (for air-gapped tests)
     retag(repo, tag, target) -> re-points an annotated tag (simulates an upstream re-tag)
+    restore_tag(repo, tag) -> undoes retag (the tag as make_repo wrote it)
 
 Command line: ``python -m ascend_sim.upstream.make_repo [<dest_dir>] [--bundle <file>] [--update-recipes]``.
 """
@@ -327,7 +328,8 @@ def retag(repo: Path, tag: str, target: str) -> str:
     """Point the annotated tag ``tag`` of ``repo`` at ``target`` (a commit-ish); returns the commit.
 
     Simulates an upstream that moved a release tag, for "tag does not resolve to the pinned commit" tests.
-    Use it on a copy of the repository, not on a shared one.
+    Use it on a copy of the repository, not on a shared one (a simulated fleet's ``upstream/`` is its own copy);
+    ``restore_tag`` undoes it.
     """
     repo = Path(repo)
     commit = _git(repo, "rev-parse", f"{target}^{{commit}}").stdout.strip()
@@ -340,6 +342,21 @@ def retag(repo: Path, tag: str, target: str) -> str:
         capture_output=True,
     )
     return commit
+
+
+def restore_tag(repo: Path, tag: str) -> str:
+    """Undo ``retag``: point ``tag`` back at the annotated tag object make_repo wrote; returns its commit.
+
+    The original tag object is still in the repository (``git tag -f`` leaves it), so the ref is exactly as
+    make_repo made it and ``make_repo`` sees the repository as up to date again.
+    """
+    repo = Path(repo)
+    _objs, commits, tag_objs, _branches = _build()
+    _git(repo, "update-ref", f"refs/tags/{tag}", tag_objs[tag])
+    got = _git(repo, "rev-parse", f"{tag}^{{commit}}").stdout.strip()
+    if got != commits[tag]:
+        raise RuntimeError(f"restore_tag: {tag} of {repo} resolves to {got}, expected {commits[tag]}")
+    return got
 
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ci_policy import require_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -39,8 +39,7 @@ def _recap(text: str, prefix: str) -> dict[str, tuple[int, ...]]:
 
 @pytest.fixture(scope="module")
 def fleets(tmp_path_factory):
-    if shutil.which("podman") is None or os.geteuid() != 0:
-        pytest.skip("podman (as root) is needed for the simulated fleet: run scripts/setup.sh")
+    require_fleet()   # skips outside CI, fails under CI=true (tests/ci_policy.py)
     from ascend_sim import fleet as simfleet
 
     made = []

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ascend_fa import PROJECT_ROOT
+from ascend_sim.upstream import make_repo as upstream
 
 pytestmark = pytest.mark.fleet
 
@@ -193,13 +194,26 @@ def _recipe_copy(fleet, tmp_path, name: str, **changes) -> str:
     return str(d)
 
 
-def test_moved_tag_stops_hosts_and_keeps_their_package(fleet, deployed, tmp_path):
+def test_moved_tag_stops_hosts_and_keeps_their_package(fleet, deployed):
+    """Upstream moves tag v9.0.0 (in the fleet's simulated upstream repo); the recipe keeps its pin. Every host stops
+    before the build, saying the tag resolves elsewhere than the pin, and keeps the package it has."""
+    recipe = yaml.safe_load((PROJECT_ROOT / "ascend_sim/recipes/sim-ops-transformer-v9.0.0.yml").read_text())
+    pinned = upstream.expected_commits()["v9.0.0"]
+    assert recipe["tag"] == "v9.0.0" and recipe["commit"] == pinned   # the recipe is the genuine one, pin untouched
     before = {h: fleet.manifest(h)["sha256"] for h in fleet.hosts}
-    d = _recipe_copy(fleet, tmp_path, "moved-tag", commit="0" * 40)
-    run = fleet.play("deploy_fa.yml", "-e", f'{{"fa_recipe_dirs": ["{d}"], "fa_recipe": "moved-tag"}}')
+    repo = fleet.dir / "upstream" / upstream.REPO_NAME
+    moved = upstream.retag(repo, "v9.0.0", "master")
+    try:
+        assert moved != pinned
+        run = fleet.play("deploy_fa.yml", "-e", f"fa_recipe={recipe['name']}")
+    finally:   # the later tests of this module build from v9.0.0 (copies of this recipe)
+        upstream.restore_tag(repo, "v9.0.0")
     assert run.rc != 0
     assert set(run.failed()) == set(fleet.hosts)
-    assert "pins 0000000000000000000000000000000000000000" in run.out and "refusing to build" in run.out
+    out = " ".join(run.out.split())   # the callback may wrap long messages
+    assert (f"tag v9.0.0 of {recipe['repo_url']} resolves to {moved} but recipe {recipe['name']} pins {pinned}: "
+            "the tag was moved or the mirror is not genuine; refusing to build") in out, run.out[-3000:]
+    assert _task_hosts(run.out, "Build the package") == set()
     assert {h: fleet.manifest(h)["sha256"] for h in fleet.hosts} == before
 
 

@@ -24,6 +24,17 @@ def recipe_of(fleet, host):
     return m and m["recipe"]
 
 
+def package_state(fleet, host) -> str:
+    """fa_manifest.package_state of the host's manifest, computed on the host (vendor tree against its digest)."""
+    from ascend_sim.fleet import ssh_argv
+    code = (PROJECT_ROOT / "module_utils" / "fa_manifest.py").read_text() + (
+        "\nprint(package_state(read_manifest('/var/lib/ascend-fa'), None, None)['state'])\n")
+    p = subprocess.run([*ssh_argv(fleet.dir, host), "python3", "-"], input=code, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
 def deploy_old(fleet):
     run = fleet.play("deploy_fa.yml", "-e", f"fa_recipe={OLD}")
     assert run.rc == 0, run.out[-3000:]
@@ -74,22 +85,35 @@ def test_budget_stops_the_run_and_untouched_hosts_keep_the_old_package(make_flee
     # clear the faults, then kill the controller in the middle of the upgrade and run it again
     for h in fleet.hosts[:2]:
         fleet.fault(h, "clear")
+    # PYTHONUNBUFFERED: ansible-playbook writes into a pipe here, which Python block-buffers; without it the TASK
+    # lines come late (or only at exit) and the kill would land anywhere
     env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"), "ASCEND_FA_CACHE": str(fleet.cache),
-           "ASCEND_FA_RESULTS": str(fleet.results), "NO_COLOR": "1",
-           "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fleet.dir / "facts")}
+           "ASCEND_FA_RESULTS": str(fleet.results), "NO_COLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+           "PYTHONUNBUFFERED": "1", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fleet.dir / "facts")}
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
            "playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": 1})]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    seen = 0
+    seen, out = 0, []
     for line in proc.stdout:
+        out.append(line)
         if line.startswith("TASK [fa_install : Install, register and record the package]"):
             seen += 1
             if seen == 2:   # the second host is being installed: kill the controller now
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
     proc.wait(timeout=60)
-    assert seen == 2
+    assert seen == 2, "".join(out)[-3000:]
+    # the fault the rerun must repair: a half-upgraded fleet. The canary (batch 1) is on the new recipe, the hosts
+    # of the batches not reached are on the old one, the host killed mid-install has one of the two; none is left
+    # without a package
+    half = {h: fleet.manifest(h) for h in fleet.hosts}
+    assert all(half.values()), half
+    recipes = {h: m["recipe"] for h, m in half.items()}
+    assert recipes[fleet.hosts[0]] == NEW and recipes[fleet.hosts[1]] in (OLD, NEW), recipes
+    assert {recipes[h] for h in fleet.hosts[2:]} == {OLD}, recipes
+    for h, m in half.items():   # and its files are the manifest's: nothing half-installed
+        assert package_state(fleet, h) == "installed", (h, m)
     run = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": 1}))
     assert run.rc == 0, run.out[-3000:]
     assert {recipe_of(fleet, h) for h in fleet.hosts} == {NEW}

@@ -133,6 +133,10 @@ def test_retag_simulates_a_moved_release(tmp_path, repo_dir):
     moved = mr.retag(bare, "v9.0.1", "master")
     assert moved == repo_dir[1]["v9.0.1-moved"]
     assert git("--git-dir", str(bare), "rev-parse", "v9.0.1^{commit}").strip() == moved
+    # restore_tag puts back the very tag object make_repo wrote (same ref as the untouched repository)
+    original = git("--git-dir", str(repo_dir[0] / "ops-transformer.git"), "rev-parse", "v9.0.1").strip()
+    assert mr.restore_tag(bare, "v9.0.1") == repo_dir[1]["v9.0.1"]
+    assert git("--git-dir", str(bare), "rev-parse", "v9.0.1").strip() == original
 
 
 def test_bundle_for_air_gapped_hosts(tmp_path, repo_dir):
