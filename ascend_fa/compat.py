@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ascend_fa import yamlio
-from ascend_fa.versions import in_range, in_ranges, parse_ranges, same_prefix, vcmp
+from ascend_fa.versions import VersionError, check_version, in_range, in_ranges, parse_ranges, same_prefix, show_value, vcmp
 
 ERROR = "error"
 WARNING = "warning"
@@ -66,7 +66,7 @@ def driver_min_for(cann: str, matrix: dict) -> dict | None:
     return None
 
 
-_INNER = re.compile(r"V(\d+)R(\d+)C(\d+)", re.I)
+_INNER = re.compile(r"V(\d{1,8})R(\d{1,8})C(\d{1,8})", re.I)
 
 
 def _inner_tuple(text: str) -> tuple[int, ...] | None:
@@ -158,6 +158,14 @@ class Checker:
             self.add("no_firmware", WARNING, "no NPU firmware version found", "none", "Ascend HDK firmware",
                      "install the npu-firmware package that matches the driver")
             return
+        try:
+            self._firmware_ranges(stack, fw, drv)
+        except VersionError as exc:   # a range read from the host's version.info files that holds no version
+            self.add("invalid_version_range", ERROR, "a driver/firmware compatible_version list holds no version",
+                     show_value(exc.value), "ranges such as [7.0.0,7.5.99]",
+                     "reinstall the driver and firmware packages (their version.info files are damaged)")
+
+    def _firmware_ranges(self, stack: dict, fw: str, drv: str | None) -> None:
         fw_range = stack.get("driver_compatible_fw")
         if fw_range and parse_ranges(fw_range) and not in_ranges(fw, parse_ranges(fw_range)):
             self.add("firmware_driver_mismatch", ERROR, "driver and firmware packages do not match", fw,
@@ -218,8 +226,57 @@ def _pick_torch_npu(candidates: list[str], torch: str | None) -> str:
     return candidates[0]
 
 
+# the versions of a stack that are ordered (host facts or command line options), with the name an error gives them
+STACK_VERSIONS: dict[str, str] = {"driver_version": "driver version", "cann_version": "CANN version",
+                                  "firmware_version": "firmware version", "torch_version": "torch version",
+                                  "torch_npu_version": "torch_npu version"}
+
+
+def version_problems(stack: dict) -> list[Problem]:
+    """One ``invalid_version`` error per version of ``stack`` that is not a plausible version string."""
+    out = []
+    for key, label in STACK_VERSIONS.items():
+        value = stack.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            check_version(value, label)
+        except VersionError as exc:
+            out.append(Problem("invalid_version", ERROR, f"the {label} is not a version string ({exc.reason})",
+                               show_value(value), "a version such as 8.5.0",
+                               f"check what reports the {label} ({key}); compatibility cannot be judged without it"))
+    return out
+
+
+NAME_MAX = 64
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._ -]*")
+
+
+def option_errors(versions: dict[str, Any], names: dict[str, Any] | None = None) -> list[str]:
+    """Messages for command line values that cannot be checked: ``versions`` (option -> value) must be version
+    strings, ``names`` (a SoC, a tag) at most 64 letters, digits and ``._ -``. Each message names option and value."""
+    out = []
+    for option, value in versions.items():
+        if value is not None:
+            try:
+                check_version(value, option)
+            except VersionError as exc:
+                out.append(str(exc))
+    for option, value in (names or {}).items():
+        if value is not None and (len(str(value)) > NAME_MAX or not _NAME.fullmatch(str(value))):
+            out.append(f"{option}: {show_value(value)} is not a name (at most {NAME_MAX} letters, digits, '.', '_', "
+                       "'-' and spaces, starting with a letter or digit)")
+    return out
+
+
 def check(stack: dict, matrix: dict | None = None, tag: str | None = None, release: dict | None = None) -> list[Problem]:
-    """All problems of ``stack`` (a dict shaped like ``ansible_facts.ascend``) for release ``tag``."""
+    """All problems of ``stack`` (a dict shaped like ``ansible_facts.ascend``) for release ``tag``.
+
+    A version that is not a version string (``version_problems``) is the only problem reported: nothing can be
+    compared with it."""
+    bad = version_problems(stack)
+    if bad:
+        return bad
     c = Checker(matrix or load_matrix())
     rel = c.release(tag, release)
     c.cann(stack, rel)

@@ -4,6 +4,10 @@ The signatures are data (``ascend_fa/data/known_errors.yml``); the classifier is
 (shared with the modules on the hosts, which carry an embedded JSON copy of the YAML: ``--sync-embedded`` rewrites
 it). An unknown error is reported as unknown with the last lines of the log, never hidden.
 
+A pasted log may carry terminal escape sequences (colours, but also OSC title/hyperlink/clipboard writes, cursor moves
+and erases that forge what the terminal shows): they and every other control character but newline and tab are
+stripped (:func:`ascend_fa.safetext.strip_controls`) before the text is classified, and from every line printed.
+
 :func:`register` adds the ``explain`` and ``doctor`` subcommands to the ``ascend-fa`` parser (``doctor`` only when
 the parser does not have it yet).
 """
@@ -22,6 +26,7 @@ import yaml
 
 from ascend_fa import PROJECT_ROOT, yamlio
 from ascend_fa._mu import load
+from ascend_fa.safetext import strip_controls
 
 EMBED_FILE = PROJECT_ROOT / "module_utils" / "fa_known_errors.py"
 _EMBED_RE = re.compile(r'(_EMBEDDED_JSON = r""")\n.*?\n(""")', re.S)
@@ -63,16 +68,21 @@ def sync_embedded(path: Path = EMBED_FILE, data: dict[str, Any] | None = None) -
 
 
 def explain_text(text: str, signatures: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The classification of ``text`` plus every other matching class (full entries)."""
+    """The classification of ``text`` (control sequences stripped first) plus every other matching class."""
     mod = ke()
     sigs = mod.Signatures(signatures) if signatures is not None else mod.Signatures(load_signatures())
+    text = strip_controls(text)
     best = mod.classify(text, sigs)
     others = [r for r in mod.classify_all(text, sigs) if r["class"] in best.get("also", [])]
     return {**best, "others": others}
 
 
 def format_result(res: dict[str, Any], source: str = "") -> list[str]:
-    """Lines for the terminal."""
+    """Lines for the terminal, free of control characters (a signatures file or a file name may carry them too)."""
+    return [strip_controls(line, keep_newlines=False) for line in _result_lines(res, source)]
+
+
+def _result_lines(res: dict[str, Any], source: str) -> list[str]:
     where = f" in {source}" if source and source != "-" else ""
     if not res["known"]:
         lines = [f"unknown error{where}: no known signature matches. The last lines of the log:"]
@@ -111,7 +121,7 @@ def cmd_explain(a: argparse.Namespace) -> int:
         text = _read(a.file)
         sigs = load_signatures(a.signatures) if a.signatures else None
     except (OSError, yaml.YAMLError) as exc:
-        print(f"ascend-fa explain: {exc}", file=sys.stderr)
+        print(strip_controls(f"ascend-fa explain: {exc}"), file=sys.stderr)
         return EXIT_ERROR
     res = explain_text(text, sigs)
     if a.json:

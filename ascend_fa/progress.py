@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from ascend_fa.safetext import strip_controls
+
 # Roles that are plumbing, not phases: their tasks count towards the phase the host is in (or the next one).
 # fa_rollout orchestrates fa_install and fa_verify (include_role): its own tasks (drain, record, roll back) belong
 # to the install/verify phase they run around.
@@ -43,7 +45,7 @@ def event_time(event: Mapping[str, Any]) -> float | None:
 
 
 def _one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
-    s = re.sub(r"\s+", " ", str(text)).strip()
+    s = re.sub(r"\s+", " ", strip_controls(text)).strip()     # host output: no escape sequence reaches the terminal
     s = re.sub(r"^Task failed: (Action failed: )?", "", s)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
@@ -346,7 +348,7 @@ class PlainRenderer:
         return None
 
     def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        self.stream.write(strip_controls(text) + "\n")
         self.stream.flush()
 
     def on_event(self, event: Mapping[str, Any]) -> None:
@@ -387,8 +389,9 @@ class LiveRenderer:
                          max_width=48 if col == "task" else None, overflow="ellipsis")
         with self._lock:
             for h in self.model.rows():
-                t.add_row(h.host, h.phase or "-", Text(h.state, style=STATE_STYLES.get(h.state, "")),
-                          h.task, fmt_elapsed(h.elapsed(None if h.final else now)))
+                t.add_row(Text(strip_controls(h.host, False)), Text(h.phase or "-"),
+                          Text(h.state, style=STATE_STYLES.get(h.state, "")), Text(strip_controls(h.task, False)),
+                          fmt_elapsed(h.elapsed(None if h.final else now)))
             if not self._closing:   # the final frame goes without: finish() prints the summary in full
                 t.caption = self.model.summary()
         return t
@@ -433,7 +436,7 @@ class QuietRenderer(PlainRenderer):
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    return escape(strip_controls(text, False))
 
 
 def make_renderer(mode: str = "auto", default_phase: str = "run", stream: TextIO | None = None,

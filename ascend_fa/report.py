@@ -10,12 +10,19 @@ Inputs, all on the controller:
 - optionally the outcome of the run that just ended (host -> state, message).
 
 Outputs: a rich terminal table, JSON, and one self-contained HTML page (inline CSS and SVG, no external asset).
+
+Everything in these inputs came from hosts and is treated as hostile: the HTML template autoescapes every value (no
+``Markup``; the benchmark chart is numbers validated as numbers, drawn by the template), the terminal gets text with
+no control character or rich markup (:mod:`ascend_fa.safetext`), and a malformed value is shown, never a crash.
+
+A verification result belongs to the package it verified: when the host's package changed since (an upgrade, an
+interrupted one included), the result is shown as "not verified since install", never as the current state.
 """
 
 from __future__ import annotations
 
-import html
 import json
+import math
 import os
 import statistics
 from collections import Counter
@@ -24,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from ascend_fa.safetext import one_line
 
 HEALTH_OK = frozenset({"ok"})
 HEALTH_WARN = frozenset({"warning", "minor"})
@@ -36,6 +45,7 @@ VERSION_FIELDS: tuple[tuple[str, str], ...] = (
     ("package", "FA package"), ("build_key", "build key"),
 )
 TEMPLATE = "report.html.j2"
+MAX_CARDS = 1024           # more logical devices than this in one host's facts is not a host: they are ignored
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -96,6 +106,14 @@ class HostReport:
     verify_ok: bool | None = None
     verify_summary: str | None = None
     checked_at: str | None = None
+    package_sha256: str | None = None
+    package_installed_at: str | None = None
+    package_source: str = "facts"        # facts | this run | upgrade record
+    package_note: str | None = None      # why the package shown is not the one in the cached facts
+    verify_state: str = "none"           # current (of the package installed now) | stale (of an earlier one) | none
+    verify_package: str | None = None    # the package the verification shown belongs to (recipe, else sha256)
+    verify_note: str | None = None       # stale: what was verified when, and what is installed since
+    stale_verify: dict[str, Any] | None = None   # the result that no longer applies: ok, summary, checked_at, package
     problems: list[dict[str, Any]] = field(default_factory=list)   # preflight's fa_problems (all severities)
     blocking: list[dict[str, Any]] = field(default_factory=list)   # those that stop the host (fa_blocking)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -217,8 +235,17 @@ def load_results(results_dir: str | os.PathLike[str] | None, kind: str) -> dict[
 
 
 # ------------------------------------------------------------------------------------------------ building
-def _health_class(health: str | None) -> str:
-    h = (health or "").strip().lower()
+def _text(v: Any) -> str | None:
+    """A fact for display and comparison: text (a number as text, a list or mapping as compact JSON), or None."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool | int | float):
+        return str(v)
+    return json.dumps(v, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _health_class(health: Any) -> str:
+    h = (_text(health) or "").strip().lower()
     if not h:
         return "unknown"
     if h in HEALTH_OK:
@@ -227,19 +254,29 @@ def _health_class(health: str | None) -> str:
 
 
 def _num(v: Any) -> float | None:
+    """A finite number, else None (a string, NaN, infinity, a bool: not a measurement)."""
     try:
-        return None if v is None or isinstance(v, bool) else float(v)
-    except (TypeError, ValueError):
+        f = None if v is None or isinstance(v, bool) else float(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return f if f is not None and math.isfinite(f) else None
+
+
+def _count(v: Any, limit: int = 1 << 31) -> int | None:
+    """A non-negative integer below ``limit`` (an int, or a string of at most 10 ASCII digits), else None."""
+    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 10:
+        v = int(v)
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < limit else None
 
 
 def _chips_by_card(ascend: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
     """Chips keyed by logical device id (``logic_id``; else their order, which is what npu-smi lists)."""
-    chips = [c for c in ascend.get("chips") or [] if isinstance(c, Mapping)]
+    chips = [c for c in (ascend.get("chips") if isinstance(ascend.get("chips"), list) else [])[:MAX_CARDS]
+             if isinstance(c, Mapping)]
     out: dict[int, Mapping[str, Any]] = {}
     for i, c in enumerate(chips):
-        lid = c.get("logic_id")
-        out[int(lid) if isinstance(lid, int) or (isinstance(lid, str) and lid.isdigit()) else i] = c
+        lid = _count(c.get("logic_id"), MAX_CARDS)
+        out[i if lid is None else lid] = c
     return out
 
 
@@ -254,47 +291,52 @@ def card_status(c: Card) -> str:
 
 def build_cards(ascend: Mapping[str, Any], verify: Mapping[str, Any] | None) -> list[Card]:
     chips = _chips_by_card(ascend)
-    results = {int(r["card"]): r for r in (verify or {}).get("cards") or []
-               if isinstance(r, Mapping) and isinstance(r.get("card"), int)}
-    count = int(ascend.get("device_count") or ascend.get("npu_count") or 0) if not chips else 0
+    cards_in = (verify or {}).get("cards")
+    results = {r["card"]: r for r in (cards_in if isinstance(cards_in, list) else [])
+               if isinstance(r, Mapping) and _count(r.get("card"), MAX_CARDS) is not None and isinstance(r["card"], int)}
+    count = (_count(ascend.get("device_count"), MAX_CARDS + 1) or _count(ascend.get("npu_count"), MAX_CARDS + 1) or 0
+             ) if not chips else 0
     ids = sorted(set(chips) | set(results) | set(range(count)))
     cards = []
     for i in ids:
         chip, res = chips.get(i, {}), results.get(i)
-        c = Card(card=i, npu_id=chip.get("npu_id"), chip_id=chip.get("chip_id"), name=chip.get("name"),
-                 health=chip.get("health"), hbm_used_mb=chip.get("hbm_used_mb"), hbm_total_mb=chip.get("hbm_total_mb"))
+        c = Card(card=i, npu_id=chip.get("npu_id"), chip_id=chip.get("chip_id"), name=_text(chip.get("name")),
+                 health=_text(chip.get("health")), hbm_used_mb=chip.get("hbm_used_mb"),
+                 hbm_total_mb=chip.get("hbm_total_mb"))
         if res is not None:
-            c.verify = "pass" if res.get("ok") else "fail"
+            c.verify = "pass" if res.get("ok") is True else "fail"
             c.latency_ms, c.max_abs_err = _num(res.get("latency_ms")), _num(res.get("max_abs_err"))
-            c.max_rel_err, c.reason = _num(res.get("max_rel_err")), res.get("reason")
+            c.max_rel_err, c.reason = _num(res.get("max_rel_err")), _text(res.get("reason"))
         cards.append(c)
     return cards
 
 
 def _versions(ascend: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, str | None]:
     pkg = ascend.get("fa_package") if isinstance(ascend.get("fa_package"), Mapping) else {}
-    cann = ascend.get("cann_version")
-    chip = ascend.get("chip_name") or ascend.get("npu_name")
-    devices = ascend.get("device_count", ascend.get("npu_count"))
+    cann = _text(ascend.get("cann_version"))
+    chip = _text(ascend.get("chip_name") or ascend.get("npu_name"))
+    devices = _text(ascend.get("device_count", ascend.get("npu_count")))
+    layout = _text(ascend.get("cann_layout"))
     return {
-        "soc": ascend.get("soc_version"),
+        "soc": _text(ascend.get("soc_version")),
         "chips": f"{chip} x{devices}" if chip and devices is not None else chip,
-        "driver": ascend.get("driver_version"),
-        "firmware": ascend.get("firmware_version"),
-        "cann": f"{cann} ({ascend['cann_layout']})" if cann and ascend.get("cann_layout") else cann,
-        "torch": ascend.get("torch_version"),
-        "torch_npu": ascend.get("torch_npu_version"),
-        "python": ascend.get("python_version"),
-        "arch": ascend.get("arch"),
-        "package": pkg.get("recipe") or (None if pkg else "-"),
-        "build_key": pkg.get("build_key") or extra.get("fa_build_key"),
+        "driver": _text(ascend.get("driver_version")),
+        "firmware": _text(ascend.get("firmware_version")),
+        "cann": f"{cann} ({layout})" if cann and layout else cann,
+        "torch": _text(ascend.get("torch_version")),
+        "torch_npu": _text(ascend.get("torch_npu_version")),
+        "python": _text(ascend.get("python_version")),
+        "arch": _text(ascend.get("arch")),
+        "package": _text(pkg.get("recipe")) or (None if pkg else "-"),
+        "build_key": _text(pkg.get("build_key") or extra.get("fa_build_key")),
     }
 
 
 def host_status(h: HostReport) -> str:
     """fail: the run failed it, verification failed, a card is unhealthy, or preflight found a blocking problem.
     warn: a card with a health warning or a latency outlier, or a host the run should have installed but did not reach
-    (run state "not installed"). Non-blocking problems are notes, not a status."""
+    (run state "not installed"). Non-blocking problems are notes, not a status. A verification of an earlier package
+    counts as none: the host is "unverified"."""
     if h.run_state in ("failed", "unreachable") or h.verify_ok is False or h.count("fail") or h.blocking:
         return "fail"
     if h.count("warn") or h.run_state == "not installed":
@@ -314,32 +356,158 @@ def merge_run_facts(cached: Mapping[str, Any] | None, run_facts: Mapping[str, An
         ascend["fa_package_state"] = "installed" if manifest else "absent"
         ascend["fa_package_detail"] = (f"{manifest.get('recipe')} (this run)" if manifest
                                        else "no ascend-fa package after this run")
+        ascend["fa_package_from_run"] = True
         facts["ascend"] = ascend
     return facts
 
 
+# ------------------------------------------------------------------------------------------------ package and verification
+def _when(text: Any) -> datetime | None:
+    """An ISO 8601 time (``2026-11-29T05:00:00Z``; no zone: UTC), else None."""
+    if not isinstance(text, str) or len(text) > 40:
+        return None
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _before(a: Any, b: Any) -> bool | None:
+    """Whether time ``a`` is before time ``b`` (None: one of them is missing or not a time)."""
+    ta, tb = _when(a), _when(b)
+    return None if ta is None or tb is None else ta < tb
+
+
+def _pkg_name(recipe: Any, sha256: Any) -> str | None:
+    sha = _text(sha256)
+    return _text(recipe) or (f"sha256 {sha[:12]}" if sha else None)
+
+
+ROLLOUT_AFTER = {"installed": "to", "upgraded": "to", "reinstalled": "to", "rolled_back": "from"}
+
+
+def current_package(ascend: Mapping[str, Any], rollout: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The package the host has now, as far as the controller knows: the cached manifest, unless the controller's
+    upgrade record (``upgrade/<host>.json``) is newer than those facts and ended on another package (the facts were
+    cached before the rollout: a report after an interrupted or separate run). ``{recipe, sha256, installed_at,
+    source, note}``; ``recipe`` and ``sha256`` None when the host has no package."""
+    pkg = ascend.get("fa_package") if isinstance(ascend.get("fa_package"), Mapping) else None
+    out = {"recipe": _text((pkg or {}).get("recipe")), "sha256": _text((pkg or {}).get("sha256")),
+           "installed_at": _text((pkg or {}).get("installed_at")),
+           "source": "this run" if ascend.get("fa_package_from_run") else "facts", "note": None}
+    if not isinstance(rollout, Mapping) or out["source"] == "this run":
+        return out
+    started, result = rollout.get("started"), _text(rollout.get("result"))
+    # facts gathered (npu_probed_at) or a package installed (installed_at) after the rollout began: facts are newer
+    facts_newer = any(_before(started, t) is True for t in (out["installed_at"], ascend.get("npu_probed_at")))
+    if facts_newer or _when(started) is None:
+        return out
+    side = ROLLOUT_AFTER.get(result or "")
+    if side is None:
+        if result == "failed":
+            out["note"] = (f"the rollout to {_text(rollout.get('to'))} failed at {_text(rollout.get('finished'))}, after "
+                           "these facts were cached: the package may have changed (ascend-fa preflight reads it again)")
+        return out
+    recipe, sha = _text(rollout.get(side)), _text(rollout.get(f"{side}_sha256"))
+    if (sha and sha == out["sha256"]) or (not sha and recipe == out["recipe"]):
+        return out
+    return {"recipe": recipe, "sha256": sha, "installed_at": None, "source": "upgrade record",
+            "note": f"{result} {recipe} at {_text(rollout.get('finished'))} (upgrade record); the cached facts "
+                    f"({out['recipe'] or 'no package'}) are older: ascend-fa preflight reads them again"}
+
+
+def _verified_package(verify: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(recipe, sha256) a verification result names, if it names one (``package: {recipe, sha256}`` or top level)."""
+    named = verify.get("package") if isinstance(verify.get("package"), Mapping) else verify
+    return _text(named.get("recipe")), _text(named.get("sha256"))
+
+
+def verification_state(verify: Mapping[str, Any], pkg: Mapping[str, Any], package_state: Any,
+                       rollout: Mapping[str, Any] | None) -> tuple[str, str | None]:
+    """("current" | "stale", the package the result belongs to). Stale: it names another sha256 than the package
+    installed now, or it is older than that package's install (or than the rollout that put it there), or the host
+    has no package now. Without any of these to compare, the result is taken as of the package installed now."""
+    recipe, sha = _verified_package(verify)
+    checked = verify.get("checked_at")
+    if sha and pkg.get("sha256"):
+        return ("current" if sha == pkg["sha256"] else "stale"), _pkg_name(recipe, sha)
+    if recipe and pkg.get("recipe") and recipe != pkg["recipe"]:
+        return "stale", recipe
+    if not pkg.get("sha256") and not pkg.get("recipe") and package_state in ("absent", "removed"):
+        return "stale", _pkg_name(recipe, sha) or "another package"
+    # when the package installed now was known from the upgrade record only, its install began with that rollout
+    installed = pkg.get("installed_at")
+    if pkg.get("source") == "upgrade record" and isinstance(rollout, Mapping):
+        installed = rollout.get("started")
+    if _before(checked, installed):
+        other = None       # which package it was, when the upgrade record tells: verified before it, or during it
+        if isinstance(rollout, Mapping) and _before(checked, rollout.get("started")):
+            other = _pkg_name(rollout.get("from"), rollout.get("from_sha256"))
+        elif isinstance(rollout, Mapping) and rollout.get("result") in ("rolled_back", "failed"):
+            other = _pkg_name(rollout.get("to"), rollout.get("to_sha256"))
+        return "stale", _pkg_name(recipe, sha) or other or "another package"
+    return "current", _pkg_name(recipe, sha) or _pkg_name(pkg.get("recipe"), pkg.get("sha256"))
+
+
+def _stale_note(h: HostReport, verify: Mapping[str, Any]) -> str:
+    verdict = "pass" if verify.get("ok") is True else "fail"
+    now = _pkg_name(h.versions.get("package") if h.versions.get("package") != "-" else None, h.package_sha256)
+    when = f" installed {h.package_installed_at}" if h.package_installed_at else " is installed"
+    installed = f"{now}{when}" if now else "no package installed now"
+    return (f"not verified since install: {installed}; the last verification ({verdict}, "
+            f"{_text(verify.get('checked_at')) or 'time unknown'}) was of {h.verify_package}")
+
+
+def apply_verification(h: HostReport, ascend: Mapping[str, Any], verify: Mapping[str, Any] | None,
+                       rollout: Mapping[str, Any] | None) -> None:
+    """The package the host has now and the verification that belongs to it (cards, verdict), or the stale one kept
+    aside (``stale_verify``) with a note saying which package it was of."""
+    pkg = current_package(ascend, rollout)
+    h.package_sha256, h.package_installed_at, h.package_source, h.package_note = (
+        pkg["sha256"], pkg["installed_at"], pkg["source"], pkg["note"])
+    if pkg["source"] == "upgrade record":   # the cached build key is the old package's: none is known for this one
+        h.versions["package"], h.versions["build_key"] = pkg["recipe"] or "-", None
+        h.package_state, h.package_detail = ("installed" if pkg["recipe"] else "absent"), pkg["note"]
+    if not verify:
+        h.cards = build_cards(ascend, None)
+        return
+    h.verify_state, h.verify_package = verification_state(verify, pkg, h.package_state, rollout)
+    if h.verify_state == "stale":
+        h.cards = build_cards(ascend, None)
+        h.stale_verify = {"ok": verify.get("ok") is True, "summary": _text(verify.get("summary") or verify.get("msg")),
+                          "checked_at": _text(verify.get("checked_at")), "package": h.verify_package}
+        h.verify_note = _stale_note(h, verify)
+        return
+    h.cards = build_cards(ascend, verify)
+    h.verify_ok = verify.get("ok") is True
+    h.verify_summary = _text(verify.get("summary") or verify.get("msg"))
+    h.checked_at = _text(verify.get("checked_at"))
+
+
 def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, Any] | None,
-               run: Mapping[str, Any] | None = None) -> HostReport:
+               run: Mapping[str, Any] | None = None, rollout: Mapping[str, Any] | None = None) -> HostReport:
     facts = facts or {}
     ascend = facts.get("ascend") if isinstance(facts.get("ascend"), Mapping) else {}
     h = HostReport(host=host, has_facts=bool(ascend))
     h.versions = _versions(ascend, facts)
-    h.package_state, h.package_detail = ascend.get("fa_package_state"), ascend.get("fa_package_detail")
-    h.fa_supported, h.fa_supported_reason = ascend.get("fa_supported"), ascend.get("fa_supported_reason")
-    h.problems = [p for p in facts.get("fa_problems") or [] if isinstance(p, Mapping)]
+    h.package_state, h.package_detail = _text(ascend.get("fa_package_state")), _text(ascend.get("fa_package_detail"))
+    h.fa_supported, h.fa_supported_reason = ascend.get("fa_supported"), _text(ascend.get("fa_supported_reason"))
+    h.problems = [p for p in _list(facts.get("fa_problems")) if isinstance(p, Mapping)]
     blocking = facts.get("fa_blocking")
     h.blocking = [p for p in (blocking if isinstance(blocking, list)
                               else [p for p in h.problems if p.get("severity") == "error"]) if isinstance(p, Mapping)]
-    h.errors = [e for e in ascend.get("errors") or [] if isinstance(e, Mapping)]
-    h.cards = build_cards(ascend, verify)
-    if verify:
-        h.verify_ok = bool(verify.get("ok"))
-        h.verify_summary = verify.get("summary") or verify.get("msg")
-        h.checked_at = verify.get("checked_at")
+    h.errors = [e for e in _list(ascend.get("errors")) if isinstance(e, Mapping)]
+    h.rollout = rollout if isinstance(rollout, Mapping) else None
+    apply_verification(h, ascend, verify if isinstance(verify, Mapping) else None, h.rollout)
     if run:
-        h.run_state, h.run_message = run.get("state"), run.get("message")
-    h.change = facts.get("fa_rollout_result")
+        h.run_state, h.run_message = run.get("state"), _text(run.get("message"))
+    h.change = _text(facts.get("fa_rollout_result"))
     return h
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
 
 
 def _group_key(h: HostReport) -> str:
@@ -375,20 +543,35 @@ def flag_outliers(hosts: Sequence[HostReport], ratio: float = OUTLIER_RATIO, z_m
     return found
 
 
+def _scalar(v: Any) -> int | float | str | None:
+    """A number stays a number (JSON keeps its type); anything else becomes text."""
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        return v
+    return _text(v)
+
+
+def _mapping(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
 def bench_rows(bench: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per host x (batch, seq) from fa_bench grid JSON."""
+    """One row per host x (batch, seq) from fa_bench grid JSON. Values are kept as the host wrote them for the table
+    (the template escapes them); the chart takes only rows whose batch and seq are integers (:func:`bench_plot`)."""
     rows = []
     for host, data in sorted(bench.items()):
-        for r in data.get("results") or []:
-            st, fa = r.get("standard") or {}, r.get("flash") or {}
+        for r in _list(data.get("results")):
+            if not isinstance(r, Mapping):
+                continue
+            st, fa = _mapping(r.get("standard")), _mapping(r.get("flash"))
             rows.append({
-                "host": host, "batch": r.get("batch"), "seq": r.get("seq"), "heads": r.get("heads"),
-                "head_dim": r.get("head_dim"), "dtype": r.get("dtype") or data.get("dtype"),
-                "device": data.get("device_name") or data.get("device"),
+                "host": host, "batch": _scalar(r.get("batch")), "seq": _scalar(r.get("seq")),
+                "heads": _scalar(r.get("heads")), "head_dim": _scalar(r.get("head_dim")),
+                "dtype": _text(r.get("dtype") or data.get("dtype")),
+                "device": _text(data.get("device_name") or data.get("device")),
                 "standard_ms": _num(st.get("latency_ms")) if st.get("ok") else None,
-                "standard_oom": bool(st.get("oom")), "flash_ms": _num(fa.get("latency_ms")) if fa.get("ok") else None,
-                "flash_oom": bool(fa.get("oom")), "speedup": _num(r.get("speedup")), "mem_ratio": _num(r.get("mem_ratio")),
-                "error": st.get("error") if not st.get("ok") and not st.get("oom") else fa.get("error"),
+                "standard_oom": st.get("oom") is True, "flash_ms": _num(fa.get("latency_ms")) if fa.get("ok") else None,
+                "flash_oom": fa.get("oom") is True, "speedup": _num(r.get("speedup")), "mem_ratio": _num(r.get("mem_ratio")),
+                "error": _text(st.get("error") if not st.get("ok") and not st.get("oom") else fa.get("error")),
             })
     return rows
 
@@ -410,8 +593,8 @@ def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: s
         {h for h, f in facts.items() if isinstance(f.get("ascend"), Mapping)} | set(verify) | set(run))
     reports = []
     for name in names:
-        h = build_host(name, facts.get(name), verify.get(name), run.get(name))
-        h.bench, h.rollout = bench.get(name), upgrade.get(name)
+        h = build_host(name, facts.get(name), verify.get(name), run.get(name), upgrade.get(name))
+        h.bench = bench.get(name)
         reports.append(h)
     outliers = flag_outliers(reports)
     for h in reports:
@@ -467,15 +650,21 @@ def _cards_text(h: HostReport) -> Any:
 
 
 def _ms(v: float | None) -> str:
-    return f"{v:.3g}" if v is not None else "-"
+    return f"{v:.3g}" if isinstance(v, int | float) and not isinstance(v, bool) else "-"
+
+
+def _cell(value: Any, style: str = "", limit: int = 80) -> Any:
+    """Host data for the terminal: a rich Text (never parsed as markup) with no control character, one line."""
+    from rich.text import Text
+
+    return Text(shorten(value if value not in (None, "") else "-", limit), style=style)
 
 
 def terminal_table(report: FleetReport) -> Any:
-    """A rich Table: one row per host."""
+    """A rich Table: one row per host (every cell from host data is plain text: see :func:`_cell`)."""
     from rich.table import Table
-    from rich.text import Text
 
-    t = Table(title=report.title, title_justify="left")
+    t = Table(title=_cell(report.title, limit=200), title_justify="left")
     for col, kw in (("host", {"no_wrap": True}), ("status", {}), ("SoC", {}), ("cards", {"no_wrap": True}),
                     ("pass", {"justify": "right"}), ("lat ms med/max", {"justify": "right"}), ("CANN", {}),
                     ("driver", {}), ("package", {}), ("run", {})):
@@ -483,12 +672,14 @@ def terminal_table(report: FleetReport) -> Any:
     for h in report.hosts:
         lat = h.latencies()
         verified = sum(1 for c in h.cards if c.verify != "none")
+        package = h.versions.get("package")
         t.add_row(
-            h.host, Text(h.status, style=STATUS_STYLE.get(h.status, "")), h.versions.get("soc") or "-", _cards_text(h),
+            _cell(h.host), _cell(h.status, STATUS_STYLE.get(h.status, "")), _cell(h.versions.get("soc")), _cards_text(h),
             f"{sum(1 for c in h.cards if c.verify == 'pass')}/{verified}" if verified else "-",
             f"{_ms(statistics.median(lat))}/{_ms(max(lat))}" if lat else "-",
-            h.versions.get("cann") or "-", h.versions.get("driver") or "-", h.versions.get("package") or "-",
-            f"{h.run_state or '-'}{f' ({h.change})' if h.change else ''}",
+            _cell(h.versions.get("cann")), _cell(h.versions.get("driver")),
+            _cell(f"{package or '-'}{' (not verified since install)' if h.verify_state == 'stale' else ''}"),
+            _cell(f"{h.run_state or '-'}{f' ({h.change})' if h.change else ''}"),
         )
     return t
 
@@ -505,15 +696,18 @@ def host_note(h: HostReport) -> str:
                                                             else f"{c.outlier_ratio}x median latency")) for c in bad)
     if h.blocking:
         return "; ".join(problem_line(p) for p in h.blocking)
+    if h.verify_note:
+        return h.verify_note
+    if h.package_note and h.verify_state != "current":
+        return h.package_note
     if not h.has_facts:
         return "no facts cached for this host"
     return ""
 
 
-def shorten(text: str | None, limit: int = 240) -> str:
-    """One line of at most ``limit`` characters (the JSON and the HTML tooltip keep the full text)."""
-    t = " ".join(str(text or "").split())
-    return t if len(t) <= limit else t[: limit - 1] + "…"
+def shorten(text: Any, limit: int = 240) -> str:
+    """One line of at most ``limit`` characters with no control character (the JSON keeps the full text)."""
+    return one_line("" if text is None else text, limit)
 
 
 def problem_line(p: Mapping[str, Any]) -> str:
@@ -521,98 +715,103 @@ def problem_line(p: Mapping[str, Any]) -> str:
 
 
 def print_terminal(report: FleetReport, console: Any = None) -> None:
-    """The table, then one line per host that is not ok and one per latency outlier."""
+    """The table, then one line per host that is not ok and one per latency outlier (host data as plain text)."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.text import Text
 
     if console is None:
         console = Console()
         if not console.is_terminal:   # a pipe or a CI log: no 80-column wrap
             console = Console(width=200)
     console.print(terminal_table(report))
-    console.print(report.summary_line(), highlight=False)
+    console.print(report.summary_line(), highlight=False, markup=False)
     for h in report.hosts:
         note = shorten(host_note(h))
         if note and h.status != "ok":
-            style = STATUS_STYLE.get(h.status, "")
-            console.print(f"[{style}]{h.status}[/] {escape(h.host)}: {escape(note)}", highlight=False)
+            console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")), f" {shorten(h.host, 120)}: {note}"),
+                          highlight=False)
     for o in report.outliers:
-        console.print(f"[yellow]outlier[/]: {o['host']} card {o['card']}: {o['latency_ms']:.3g} ms = {o['ratio']:.2f}x the "
-                      f"{o['group']} median {o['median_ms']:.3g} ms", highlight=False)
+        console.print(Text.assemble(("outlier", "yellow"), f": {shorten(o['host'], 120)} card {o['card']}: "
+                                    f"{o['latency_ms']:.3g} ms = {o['ratio']:.2f}x the {shorten(o['group'], 80)} "
+                                    f"median {o['median_ms']:.3g} ms"), highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ html
-def bench_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 300) -> str:
-    """Grouped bars, per (batch, seq): median standard vs FlashAttention latency over the hosts; OOM marked."""
-    configs = sorted({(r["batch"], r["seq"]) for r in rows}, key=lambda bs: (bs[0] or 0, bs[1] or 0))
+PLOT_SERIES: tuple[tuple[str, str, str], ...] = (("standard_ms", "standard attention", "#9aa5b1"),
+                                                 ("flash_ms", "FlashAttention", "#2b6cb0"))
+
+
+def bench_plot(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 300) -> dict[str, Any] | None:
+    """The benchmark chart as numbers (the template draws it as SVG and escapes every text): grouped bars per
+    (batch, seq), the median standard vs FlashAttention latency over the hosts, OOM marked. Only rows whose batch and
+    seq are integers and whose latencies are finite numbers take part; None when nothing is left to draw."""
+    usable = [r for r in rows if _count(r.get("batch")) is not None and _count(r.get("seq")) is not None
+              and isinstance(r.get("batch"), int) and isinstance(r.get("seq"), int)]
+    configs = sorted({(int(r["batch"]), int(r["seq"])) for r in usable})
     if not configs:
-        return ""
-    series: list[tuple[str, str, str]] = [("standard_ms", "standard attention", "#9aa5b1"),
-                                          ("flash_ms", "FlashAttention", "#2b6cb0")]
-    med: dict[tuple[Any, Any], dict[str, float | None]] = {}
-    oom: dict[tuple[Any, Any], bool] = {}
+        return None
+    med: dict[tuple[int, int], dict[str, float | None]] = {}
+    oom: dict[tuple[int, int], bool] = {}
     for cfg in configs:
-        mine = [r for r in rows if (r["batch"], r["seq"]) == cfg]
-        med[cfg] = {k: (statistics.median(v) if (v := [r[k] for r in mine if r[k] is not None]) else None)
-                    for k, _, _ in series}
-        oom[cfg] = any(r["standard_oom"] for r in mine)
-    top = max([v for m in med.values() for v in m.values() if v is not None] or [1.0])
+        mine = [r for r in usable if (r["batch"], r["seq"]) == cfg]
+        med[cfg] = {k: (statistics.median(v) if (v := [x for r in mine if (x := _num(r.get(k))) is not None]) else None)
+                    for k, _, _ in PLOT_SERIES}
+        oom[cfg] = any(r.get("standard_oom") is True for r in mine)
+    top = max([v for m in med.values() for v in m.values() if v is not None and v > 0] or [1.0])
     left, bottom, pad = 60, 40, 20
     plot_w, plot_h = width - left - pad, height - bottom - pad - 20
     group_w = plot_w / len(configs)
     bar_w = min(36.0, group_w / 3)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-           f'role="img" aria-label="benchmark latency">',
-           f'<line x1="{left}" y1="{pad}" x2="{left}" y2="{pad + plot_h}" stroke="#444"/>',
-           f'<line x1="{left}" y1="{pad + plot_h}" x2="{left + plot_w}" y2="{pad + plot_h}" stroke="#444"/>']
-    for i in range(5):
-        v = top * i / 4
-        y = pad + plot_h - plot_h * i / 4
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{v:.3g}</text>')
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
-    out.append(f'<text x="14" y="{pad + plot_h / 2:.0f}" font-size="11" transform="rotate(-90 14 {pad + plot_h / 2:.0f})" '
-               'text-anchor="middle">latency (ms, median over hosts)</text>')
+    base = pad + plot_h
+    plot: dict[str, Any] = {
+        "width": width, "height": height, "left": left, "top": pad, "right": left + plot_w, "base": base,
+        "ticks": [{"y": base - plot_h * i / 4, "label": f"{top * i / 4:.3g}"} for i in range(5)],
+        "ylabel_y": pad + plot_h / 2, "bars": [], "oom": [], "groups": [],
+        "legend": [{"x": left + 10 + si * 170, "y": height - 16, "fill": colour, "label": label}
+                   for si, (_, label, colour) in enumerate(PLOT_SERIES)],
+    }
     for gi, cfg in enumerate(configs):
         x0 = left + gi * group_w + (group_w - 2 * bar_w) / 2
-        for si, (key, label, colour) in enumerate(series):
-            v = med[cfg][key]
-            x = x0 + si * bar_w
+        for si, (key, label, colour) in enumerate(PLOT_SERIES):
+            v, x = med[cfg][key], x0 + si * bar_w
             if v is None:
                 if key == "standard_ms" and oom[cfg]:
-                    out.append(f'<text x="{x + bar_w / 2:.1f}" y="{pad + plot_h - 4}" font-size="11" fill="#c53030" '
-                               'text-anchor="middle">OOM</text>')
+                    plot["oom"].append({"x": x + bar_w / 2, "y": base - 4})
                 continue
-            h = plot_h * v / top
-            out.append(f'<rect x="{x:.1f}" y="{pad + plot_h - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                       f'fill="{colour}"><title>{html.escape(label)} b={cfg[0]} s={cfg[1]}: {v:.4g} ms</title></rect>')
-        out.append(f'<text x="{left + gi * group_w + group_w / 2:.1f}" y="{pad + plot_h + 16}" font-size="11" '
-                   f'text-anchor="middle">b{cfg[0]} s{cfg[1]}</text>')
-    for si, (_, label, colour) in enumerate(series):
-        out.append(f'<rect x="{left + 10 + si * 170}" y="{height - 16}" width="12" height="12" fill="{colour}"/>'
-                   f'<text x="{left + 26 + si * 170}" y="{height - 6}" font-size="12">{html.escape(label)}</text>')
-    out.append("</svg>")
-    return "".join(out)
+            h = plot_h * max(v, 0.0) / top
+            plot["bars"].append({"x": x, "y": base - h, "w": max(bar_w - 2, 1.0), "h": h, "fill": colour,
+                                 "title": f"{label} b={cfg[0]} s={cfg[1]}: {v:.4g} ms"})
+        plot["groups"].append({"x": left + gi * group_w + group_w / 2, "y": base + 16, "label": f"b{cfg[0]} s{cfg[1]}"})
+    return plot
 
 
 def _env() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("ascend_fa", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    # autoescape for every template, whatever its name: all the page's values come from hosts and results
+    env = jinja2.Environment(loader=jinja2.PackageLoader("ascend_fa", "templates"), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
     env.filters["ms"] = _ms
     env.filters["shorten"] = shorten
+    env.filters["px"] = _px
     return env
 
 
-def render_html(report: FleetReport) -> str:
-    """The whole report as one HTML page (inline CSS and SVG; nothing fetched when it is opened)."""
-    from markupsafe import Markup
+def _px(v: Any) -> str:
+    """A coordinate for an SVG attribute: a finite number, printed with one decimal (anything else is an error)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise TypeError(f"not a coordinate: {v!r}")
+    return f"{v:.1f}"
 
+
+def render_html(report: FleetReport) -> str:
+    """The whole report as one HTML page (inline CSS and SVG; nothing fetched when it is opened; every value
+    autoescaped by the template)."""
     tpl = _env().get_template(TEMPLATE)
     return tpl.render(report=report, summary=report.summary(), hosts=report.hosts, max_cards=report.max_cards,
                       version_fields=VERSION_FIELDS, differs=differing(report.hosts),
                       notes={h.host: host_note(h) for h in report.hosts},
-                      bench_svg=Markup(bench_svg(report.bench)) if report.bench else None)
+                      plot=bench_plot(report.bench) if report.bench else None)
 
 
 def write_json(report: FleetReport, path: str | os.PathLike[str]) -> Path:

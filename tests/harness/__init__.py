@@ -1,0 +1,1 @@
+"""Shared test helpers (headless Chromium for the HTML report: :mod:`harness.browser`)."""
