@@ -1,16 +1,27 @@
 """Build planning: the build key, the job count, and which host builds what.
 
-The build key is where "build once" lives: hosts with the same (recipe, commit, soc_family, CANN, arch)
-share one build and one artifact.
+The build key is where "build once" lives: hosts with the same (recipe, commit, soc_family, CANN, arch, vendor,
+build command and ops) share one build and one artifact. Everything that makes the package different is in it: the
+vendor (build.sh --vendor_name, the package's vendors/<vendor>_transformer) and the recipe's build command template
+and op list (the flags build.sh gets). The job count (-j) is not: it changes how fast, not what is built.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 
-def build_key(recipe: str, commit: str, soc_family: str, cann_version: str, arch: str) -> str:
-    raw = "|".join([recipe, commit, soc_family, cann_version, arch])
+def package_spec(recipe: dict) -> dict[str, Any]:
+    """What of a recipe's build section makes the package (the command template with its flags, the ops)."""
+    build = recipe.get("build") or {}
+    return {"command": build.get("command") or "", "ops": list(build.get("ops") or [])}
+
+
+def build_key(recipe: str, commit: str, soc_family: str, cann_version: str, arch: str, vendor: str = "",
+              spec: dict[str, Any] | None = None) -> str:
+    raw = json.dumps([recipe, commit, soc_family, cann_version, arch, vendor, spec or {}], sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

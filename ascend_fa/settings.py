@@ -6,6 +6,11 @@ the package was installed, ``fa_rolling_batch=abc`` as an "Unexpected Exception"
 silently false. Preflight's verdict takes these problems as blocking (``fa_preflight_ignore`` does not apply), so a
 host with a bad setting stops in preflight with the variable, its value and the fix, and nothing is changed.
 
+The string settings that reach a command or a path on a host or the controller (vendor, folders, commands, the
+repository, the recipe's name, the hooks' argv) are checked against strict patterns (:data:`STRINGS`): a value is a
+word or a path, never shell syntax (``;``, ``$(...)``, backticks, quotes, spaces, newlines) and never a way out of its
+folder (``..``). The same patterns check the recipes' fields (``ascend_fa/recipes.py``).
+
 A value of ``None`` means "not set here" (the role's default applies) and is not checked.
 """
 
@@ -26,9 +31,126 @@ BOOL_SETTINGS = ("fa_install_force", "fa_rolling_verify", "fa_preflight_env_chec
 BATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 WHERE = "(-e, group_vars or host_vars)"
 
-
 def _problem(name: str, value: Any, needed: str, fix: str) -> dict[str, str]:
     return Problem(CODE, ERROR, f"setting {name} is not valid", repr(value), needed, f"{fix} {WHERE}").as_dict()
+
+
+# --- strict patterns for the values that reach commands and paths (re.fullmatch: no trailing newline slips by) ---
+# build.sh --vendor_name takes [A-Za-z0-9_-]+ (ascend_sim/upstream/tree/build.sh, ascend-facts.md); the vendor also
+# names vendors/<vendor>_transformer and load_priority= in config.ini: a letter, then letters, digits, '_'.
+VENDOR = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+PATH_CHARS = re.compile(r"/[A-Za-z0-9._/+-]*")
+REL_PATH_CHARS = re.compile(r"[A-Za-z0-9._+-][A-Za-z0-9._/+-]*")
+COMMAND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+RECIPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")
+REPO_URL = re.compile(r"(?:https|ssh|git|file)://[A-Za-z0-9._~/:@%+=-]+")
+SCP_URL = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~+][A-Za-z0-9._~/+-]*")
+PATH_RULE = "an absolute path of letters, digits and . _ / + - (no '..' component, no '//', not '/' alone)"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _dotdot(path: str) -> bool:
+    return ".." in path.split("/")
+
+
+def abs_path_ok(value: Any) -> bool:
+    """An absolute path of a strict charset: no '..' component, no '//', not the root itself."""
+    return (isinstance(value, str) and len(value) <= 4096 and PATH_CHARS.fullmatch(value) is not None
+            and "//" not in value and not _dotdot(value) and value.strip("/") != "")
+
+
+def rel_path_ok(value: Any) -> bool:
+    """A relative path of a strict charset inside its folder: no '..' component, no '//', no leading '/' or '-'."""
+    return (isinstance(value, str) and len(value) <= 4096 and REL_PATH_CHARS.fullmatch(value) is not None
+            and "//" not in value and not _dotdot(value))
+
+
+def command_ok(value: Any) -> bool:
+    """A command: a bare name found on PATH (no leading '-') or an absolute path, same charset as paths."""
+    return isinstance(value, str) and (COMMAND_NAME.fullmatch(value) is not None or abs_path_ok(value))
+
+
+def repo_url_ok(value: Any) -> bool:
+    """A git repository: https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path."""
+    if not isinstance(value, str) or len(value) > 2048:
+        return False
+    if REPO_URL.fullmatch(value):
+        rest = value.split("://", 1)[1]
+        return not _dotdot(rest) and not rest.startswith("-")
+    return (SCP_URL.fullmatch(value) is not None and not _dotdot(value.split(":", 1)[1])) or abs_path_ok(value)
+
+
+def vendor_ok(value: Any) -> bool:
+    return isinstance(value, str) and VENDOR.fullmatch(value) is not None
+
+
+def recipe_name_ok(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 200 and RECIPE_NAME.fullmatch(value) is not None
+
+
+def argv_ok(value: Any) -> bool:
+    """A hook command as argv: a list of strings, the first a command, none with a newline, NUL or control byte."""
+    if not isinstance(value, list):
+        return False
+    if not value:
+        return True
+    return (all(isinstance(v, str) and not CONTROL.search(v) and len(v) <= 4096 for v in value)
+            and command_ok(value[0]))
+
+
+# variable -> (check, what is allowed, the fix); "" (unset) is fine for those marked optional
+STRINGS: dict[str, tuple[Any, str, str, bool]] = {
+    "fa_vendor": (vendor_ok, "a letter, then up to 31 letters, digits or '_' (build.sh --vendor_name; the package "
+                  "installs into vendors/<vendor>_transformer)", "set fa_vendor to e.g. ascendfa", False),
+    "fa_install_path": (abs_path_ok, f"empty (the CANN opp) or {PATH_RULE}",
+                        "set fa_install_path to e.g. /opt/ascend-fa, or leave it empty", True),
+    "fa_state_dir": (abs_path_ok, PATH_RULE, "set fa_state_dir to e.g. /var/lib/ascend-fa", False),
+    "fa_build_dir": (abs_path_ok, PATH_RULE, "set fa_build_dir to e.g. /var/tmp/ascend-fa", False),
+    "fa_ascend_home": (abs_path_ok, PATH_RULE, "set fa_ascend_home to e.g. /usr/local/Ascend", False),
+    "fa_install_ldconfig_file": (abs_path_ok, PATH_RULE, "set fa_install_ldconfig_file to e.g. "
+                                 "/etc/ld.so.conf.d/ascend-fa.conf", False),
+    "fa_artifact_store_dir": (abs_path_ok, PATH_RULE, "set fa_artifact_store_dir to e.g. /srv/ascend-fa/artifacts",
+                              False),
+    "fa_python": (command_ok, "a command name (letters, digits, . _ + -, not starting with '-') or " + PATH_RULE,
+                  "set fa_python to e.g. python3 or /usr/local/python3.11/bin/python3", False),
+    "fa_npu_smi": (command_ok, "a command name (letters, digits, . _ + -, not starting with '-') or " + PATH_RULE,
+                   "set fa_npu_smi to e.g. npu-smi or /usr/local/sbin/npu-smi", False),
+    "fa_repo_url": (repo_url_ok, "empty (the recipe's repo_url) or an https://, ssh://, git:// or file:// URL, "
+                    "user@host:path or an absolute path, of letters, digits and . _ ~ / : @ % + = - (no '..')",
+                    "set fa_repo_url to e.g. https://git.example.internal/mirrors/ops-transformer.git", True),
+    "fa_repo_bundle": (abs_path_ok, f"empty or {PATH_RULE} on the controller",
+                       "set fa_repo_bundle to e.g. /srv/bundles/ops-transformer.bundle, or leave it empty", True),
+    "fa_recipe": (recipe_name_ok, "a recipe name: a letter or digit, then letters, digits, '.', '_', '-' "
+                  "(a file <name>.yml in fa_recipe_dirs or recipes/)", "set fa_recipe to e.g. ops-transformer-v9.0.1",
+                  False),
+    "fa_build_host": (lambda v: isinstance(v, str) and HOST_NAME.fullmatch(v) is not None,
+                      "empty (each build key's first host) or an inventory host name (letters, digits, . _ : -)",
+                      "set fa_build_host to a host of the inventory, or leave it empty", True),
+    "fa_artifact_host": (lambda v: isinstance(v, str) and HOST_NAME.fullmatch(v) is not None,
+                         "empty or an inventory host name (letters, digits, . _ : -)",
+                         "set fa_artifact_host to a host of the inventory, or leave it empty", True),
+    "fa_rolling_drain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name or "
+                                 "absolute path, none with a newline, NUL or other control character",
+                                 "set fa_rolling_drain_command to e.g. [systemctl, stop, vllm] (a YAML list)", True),
+    "fa_rolling_undrain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name "
+                                   "or absolute path, none with a newline, NUL or other control character",
+                                   "set fa_rolling_undrain_command to e.g. [systemctl, start, vllm] (a YAML list)",
+                                   True),
+}
+
+
+def string_problems(s: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for name, (check, needed, fix, optional) in STRINGS.items():
+        if name not in s:
+            continue
+        value = s[name]
+        if optional and value in ("", []):
+            continue
+        if not check(value):
+            out.append(_problem(name, value, needed, fix))
+    return out
 
 
 def is_bool(value: Any) -> bool:
@@ -91,7 +213,7 @@ def _devices(value: Any, device_count: int | None) -> tuple[bool, str]:
 def problems(settings: dict[str, Any] | None, device_count: int | None = None) -> list[dict[str, str]]:
     """Problems (code ``bad_setting``, severity error) of ``settings`` (variable name -> value as given)."""
     s = {k: v for k, v in (settings or {}).items() if v is not None}
-    out: list[dict[str, str]] = []
+    out: list[dict[str, str]] = string_problems(s)
     for name in BOOL_SETTINGS:
         if name in s and not is_bool(s[name]):
             out.append(_problem(name, s[name], "true or false", f"set {name} to true or false"))

@@ -9,7 +9,8 @@ DOCUMENTATION = r"""
 module: fa_build
 short_description: Build an ops-transformer custom operator package in one call
 description:
-  - Sources the CANN environment, runs the recipe's build command in the source tree, keeps the whole log in
+  - Sources the CANN environment, runs the recipe's build command (an argv list, each word quoted, so a value never
+    becomes shell syntax) in the source tree, keeps the whole log in
     I(log), finds the one package matching I(output_glob) and returns its path and sha256.
   - On failure returns the last lines of the log so the operator sees the compiler's error, not a stack trace.
 version_added: "0.1.0"
@@ -18,9 +19,13 @@ options:
     description: Source tree (a checkout of the pinned tag).
     type: path
     required: true
-  command:
-    description: Rendered build command, e.g. C(bash build.sh --pkg --soc=ascend910b --ops=flash_attention_score -j8).
-    type: str
+  argv:
+    description:
+      - The build command as argv words, each rendered on its own (filter C(fa_recipe_argv)), e.g.
+        C([bash, build.sh, --pkg, --soc=ascend910b, --ops=flash_attention_score, -j8]).
+      - Run after sourcing I(set_env) in one C(bash -c) line where every word is C(shlex.quote)d.
+    type: list
+    elements: str
     required: true
   set_env:
     description: Environment scripts sourced first (the CANN set_env.sh).
@@ -53,7 +58,7 @@ EXAMPLES = r"""
 - name: Build the FlashAttention package
   fa_build:
     src: /var/tmp/ascend-fa/src/ops-transformer-v9.0.1-0123abcd
-    command: bash build.sh --pkg --soc=ascend910b --ops=flash_attention_score --vendor_name=ascendfa -j8
+    argv: [bash, build.sh, --pkg, --soc=ascend910b, --ops=flash_attention_score, --vendor_name=ascendfa, -j8]
     set_env: [/usr/local/Ascend/cann/set_env.sh]
     output_glob: build_out/cann-ops-transformer-*linux*.run
     log: /var/tmp/ascend-fa/logs/0123abcd.log
@@ -99,10 +104,13 @@ except ImportError:  # run outside Ansible without the repo's module_utils: no c
     diagnosis = None
 
 
-def command_line(set_env: list[str], src: str, command: str, log: str, timeout: int) -> str:
+def command_line(set_env: list[str], src: str, argv: list[str], log: str, timeout: int) -> str:
+    """One bash line: source the environment scripts, then run ``argv`` (every word quoted) under ``timeout``."""
+    if not argv or any("\x00" in str(a) for a in argv):
+        raise ValueError(f"not a build command: {argv!r}")
     sources = "".join(f"source {shlex.quote(s)} >/dev/null 2>&1; " for s in set_env)
     return (f"set -o pipefail; {sources}cd {shlex.quote(src)} && "
-            f"timeout --kill-after=30 {int(timeout)} {command} > {shlex.quote(log)} 2>&1")
+            f"timeout --kill-after=30 {int(timeout)} {shlex.join(str(a) for a in argv)} > {shlex.quote(log)} 2>&1")
 
 
 def log_tail(path: str, lines: int = 40) -> str:
@@ -144,7 +152,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type="path", required=True),
-            command=dict(type="str", required=True),
+            argv=dict(type="list", elements="str", required=True),
             set_env=dict(type="list", elements="path", default=[]),
             output_glob=dict(type="str", required=True),
             log=dict(type="path", required=True),
@@ -154,6 +162,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    shown = shlex.join(p["argv"])
+    if not p["argv"] or any("\x00" in a for a in p["argv"]):
+        module.fail_json(msg=f"argv {p['argv']!r} is not a build command (empty, or a word with a NUL byte)")
     if not os.path.isdir(p["src"]):
         module.fail_json(msg=f"source tree {p['src']} does not exist: the fetch step did not run or failed")
     missing = [s for s in p["set_env"] if not os.path.isfile(s)]
@@ -161,20 +172,20 @@ def main() -> None:
         module.fail_json(msg=f"CANN environment script {', '.join(missing)} not found on the build host. "
                              "Fix: install the CANN toolkit there or pick another fa_build_host")
     if module.check_mode:
-        module.exit_json(changed=True, msg=f"would run: {p['command']}", seconds=0.0, log_tail="")
+        module.exit_json(changed=True, msg=f"would run: {shown}", seconds=0.0, log_tail="")
     if p["clean"]:
         for old in find_output(p["src"], p["output_glob"]):
             os.remove(old)
     os.makedirs(os.path.dirname(p["log"]), exist_ok=True)
     start = time.monotonic()
-    rc, _out, err = module.run_command(["bash", "-c", command_line(p["set_env"], p["src"], p["command"], p["log"],
+    rc, _out, err = module.run_command(["bash", "-c", command_line(p["set_env"], p["src"], p["argv"], p["log"],
                                                                    p["timeout"])])
     seconds = round(time.monotonic() - start, 2)
     tail = log_tail(p["log"]) or err
     if rc != 0:
         why = "timed out" if rc in (124, 137) else f"failed (rc={rc})"
         diag = classify_log(p["log"], err)
-        module.fail_json(msg=f"build {why} after {seconds}s: {p['command']}\n--- last lines of {p['log']} ---\n{tail}"
+        module.fail_json(msg=f"build {why} after {seconds}s: {shown}\n--- last lines of {p['log']} ---\n{tail}"
                              f"{diagnosis_text(diag)}",
                          rc=rc, seconds=seconds, log=p["log"], log_tail=tail, diagnosis=diag)
     outputs = find_output(p["src"], p["output_glob"])

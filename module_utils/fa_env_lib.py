@@ -314,13 +314,14 @@ class _Fill(dict):
         return "{" + key + "}"
 
 
-def render(template, ctx, escape=False):
-    """``{name}`` -> ctx value (``re.escape``d when ``escape``); unknown names and regex quantifiers stay."""
+def render(template, ctx, escape=False, quote=False):
+    """``{name}`` -> ctx value (``re.escape``d when ``escape``, ``shlex.quote``d when ``quote``: a shell command's
+    placeholders are words, never shell syntax); unknown names and regex quantifiers stay."""
     def sub(m):
         value = ctx.get(m.group(1))
         if value is None:
             return m.group(0)
-        return re.escape(str(value)) if escape else str(value)
+        return re.escape(str(value)) if escape else shlex.quote(str(value)) if quote else str(value)
     return re.sub(r"\{(\w+)\}", sub, " ".join(str(template or "").split()) if not escape else str(template or ""))
 
 
@@ -409,7 +410,7 @@ def probe_args(checks, ctx, timeout):
     return {
         "timeout": timeout,
         "lib_path": ctx["lib_path"] if probes & {"dlopen", "lib_on_path"} else None,
-        "commands": [{"id": c["id"], "command": render(c["command"], ctx)} for c in checks if c.get("command")],
+        "commands": [{"id": c["id"], "command": render(c["command"], ctx, quote=True)} for c in checks if c.get("command")],
         "python": ctx["python"],
         "python_checks": bool(probes & {"pip_check", "torch_pair", "torch_npu_import"}),
         "import_torch_npu": "torch_npu_import" in probes,

@@ -206,7 +206,8 @@ def test_roles_and_filters_run_from_the_collection(installed):
     assert got["commit"] == recipe["commit"]
     assert "cann_too_old_for_ops_transformer" in got["problems"]
     from ascend_fa import buildplan  # the repo's package: the vendored copy must agree
-    assert got["key"] == buildplan.build_key(recipe["name"], recipe["commit"], "ascend910b", "8.0.0", "x86_64")
+    assert got["key"] == buildplan.build_key(recipe["name"], recipe["commit"], "ascend910b", "8.0.0", "x86_64", "",
+                                             {"command": recipe["build"]["command"], "ops": recipe["build"]["ops"]})
     per_job = int(recipe["build"].get("mem_per_job_mb", 4096))
     assert int(got["jobs"]) == buildplan.build_jobs(64, 65536, per_job, 64)
 

@@ -54,7 +54,8 @@ def test_each_bad_value_names_the_variable_the_value_and_the_fix(name, value, ne
 
 
 def test_a_bad_setting_blocks_the_host_even_when_ignored_and_is_not_in_the_converged_key():
-    facts = {**GOOD, "device_count": 1, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    facts = {**GOOD, "device_count": 1, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)},
+             "fa_verify_state": "passed"}
     v = preflight.decide(facts, RECIPE, {"settings": {"fa_verify_devices": [1]}, "ignore": ["bad_setting"]})
     assert [p["code"] for p in v["blocking"]] == ["bad_setting"] and v["warnings"] == []
     assert "0..0 (1 devices)" in v["blocking"][0]["needed"]
