@@ -13,18 +13,70 @@ ran the ``fa_install`` module. With ``src`` (the .run on the controller) this pl
   removes it only when the module could not), so the install costs three remote executions (mkdir, put, module);
 * when the module answers ``package_needed`` (stale facts: the kept copy is gone), transfers and runs it again.
 
-Without ``src`` (``state=previous``, or ``package`` already on the host) it runs the module as a plain module would.
-Imports only ansible-core: nothing to rewrite in the collection.
+Trust (``ascend_fa/trust.py``): ``src`` must be the package of a controller cache entry whose record
+(``artifact.json`` next to it) this controller signed, for that file name, that build key and the ``sha256`` the
+task gives; the plugin checks that before anything runs, and before a transfer it copies the package into a private
+folder, checks the copy's sha256 against the signed one and transfers that copy (nothing can swap the file between
+the check and the transfer). The module then checks the transferred file against the same sha256 on the host.
+
+Without ``src`` (``state=previous``, or ``package`` already on the host) it runs the module as a plain module would
+(a rollback's ``trusted_sha256``, the signed sha256s of the cache, is checked by the module on the host).
+The collection's copy imports the vendored ``ascend_fa`` (scripts/build_collection.py rewrites the import).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+try:
+    from ascend_fa import artifacts, trust
+except ImportError:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+    from ascend_fa import artifacts, trust
+
 ACTION_ONLY_ARGS = ("src",)
+
+
+def signed_record(source: str, sha256: str | None) -> dict:
+    """The signed record of the cache entry holding ``source`` (``<cache>/<build_key>/<file>``), checked: this
+    controller's HMAC, this build key, this file name and ``sha256``. Raises AnsibleActionFail saying why not."""
+    entry = os.path.dirname(os.path.abspath(source))
+    key = os.path.basename(entry)
+    fix = (f"Fix: delete {entry} and rerun the deploy (it rebuilds the package and signs its record); "
+           "see docs/security.md")
+    try:
+        secret = trust.load_key()
+    except trust.TrustError as exc:
+        raise AnsibleActionFail(str(exc)) from exc
+    record = trust.read_record(os.path.dirname(entry), key)
+    why = (f"no readable {trust.RECORD} next to it" if record is None
+           else trust.record_problem(record, secret, key))
+    if not why and record["file"] != os.path.basename(source):
+        why = f"its record is for {record['file']}, not {os.path.basename(source)}"
+    if not why and sha256 != record["sha256"]:
+        why = f"the task asks for sha256 {sha256}, the signed record says {record['sha256']}"
+    if why:
+        raise AnsibleActionFail(f"package {source} refused, nothing was transferred or installed: {why} "
+                                f"({trust.NOT_SIGNED}). {fix}")
+    return record
+
+
+def private_copy(source: str, sha256: str, folder: str) -> str:
+    """``source`` copied into ``folder`` (private to this process), its sha256 checked: the file that is transferred."""
+    copy = os.path.join(folder, os.path.basename(source))
+    shutil.copyfile(source, copy)
+    got = artifacts.sha256_file(copy)
+    if got != sha256:
+        raise AnsibleActionFail(f"package {source} refused, nothing was transferred or installed: its sha256 is {got}, "
+                                f"the signed record says {sha256} (corrupted or replaced after it was signed). Fix: "
+                                f"delete {os.path.dirname(source)} and rerun the deploy to rebuild it")
+    return copy
 
 
 def kept_sha256s(facts: dict | None) -> set[str]:
@@ -81,6 +133,7 @@ class ActionModule(ActionBase):
                 source = self._find_needle("files", os.path.expanduser(str(src)))
             except Exception as exc:  # AnsibleFileNotFound and friends: say which file
                 raise AnsibleActionFail(f"src {src} is not on the controller: {exc}") from exc
+            signed_record(source, args.get("sha256"))
         module_args = {k: v for k, v in args.items() if k not in ACTION_ONLY_ARGS}
 
         transfer, why = transfer_decision(args, task_vars.get("ansible_facts"), bool(self._task.check_mode))
@@ -102,9 +155,11 @@ class ActionModule(ActionBase):
                 self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _transfer_and_run(self, source: str, module_args: dict, task_vars: dict) -> dict:
-        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-        remote = self._connection._shell.join_path(tmpdir, os.path.basename(source))
-        self._transfer_file(source, remote)
+        with tempfile.TemporaryDirectory(prefix="ascend-fa-pkg-") as private:
+            checked = private_copy(source, module_args["sha256"], private)
+            tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+            remote = self._connection._shell.join_path(tmpdir, os.path.basename(source))
+            self._transfer_file(checked, remote)
         self._fixup_perms2((tmpdir, remote), execute=False)
         module_args = dict(module_args, package=remote)
         if self._should_remove_tmp_path(tmpdir):

@@ -1,17 +1,22 @@
 """Controller-side artifact cache, content-addressed by build key: <cache>/<build_key>/{<pkg>.run, artifact.json}.
 
-An entry counts only when its package file exists and its sha256 equals the one recorded in artifact.json, so
-a half-written or corrupted file is never served.
+An entry counts only when its record (artifact.json) carries this controller's signature (``ascend_fa.trust``:
+an HMAC with a key kept outside the cache), names this build key and a plain file name, and the package file's
+sha256 equals the signed one. A half-written, corrupted, replaced, swapped or foreign entry is never served: the
+lookup says why (``check``), the build rebuilds it, and the run warns.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from ascend_fa import trust
 
-def sha256_file(path: Path) -> str:
+REBUILT = f"{trust.NOT_SIGNED}: refused, it is rebuilt"
+
+
+def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -19,23 +24,47 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def lookup(cache_dir: str, key: str) -> dict | None:
-    meta_path = Path(cache_dir) / key / "artifact.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    pkg = meta_path.parent / str(meta.get("file", ""))
-    if not meta.get("file") or not pkg.is_file() or sha256_file(pkg) != meta.get("sha256"):
-        return None
-    meta["path"] = str(pkg)
+def check(cache_dir: str, key: str, secret: bytes | None) -> tuple[dict | None, str | None]:
+    """(record with ``path``, None) for a trusted entry; (None, None) when there is no entry; (None, why) when an
+    entry is there and refused."""
+    meta_path = Path(cache_dir) / str(key) / trust.RECORD
+    if not meta_path.exists():
+        return None, None
+    meta = trust.read_record(cache_dir, key)
+    if meta is None:
+        return None, f"{trust.RECORD} is unreadable or not a JSON object"
+    why = trust.record_problem(meta, secret, key)
+    if why:
+        return None, why
+    pkg = meta_path.parent / str(meta["file"])
+    if not pkg.is_file():
+        return None, f"its package {pkg.name} is missing"
+    got = sha256_file(pkg)
+    if got != meta["sha256"]:
+        return None, f"its package {pkg.name} has sha256 {got}, not the signed {meta['sha256']} (corrupted or replaced)"
+    return {**meta, "path": str(pkg)}, None
+
+
+def refusal_line(cache_dir: str, key: str, why: str) -> str:
+    """The warning for a refused entry (names the entry, the reason and what happens)."""
+    return f"artifact cache entry {Path(cache_dir) / str(key)}: {why}; {REBUILT}"
+
+
+def lookup(cache_dir: str, key: str, secret: bytes | None = None) -> dict | None:
+    """The trusted record of ``key`` (with ``path``) or None. ``secret``: the key (default: the controller's)."""
+    meta, _ = check(cache_dir, key, secret if secret is not None else trust.load_key())
     return meta
 
 
-def lookup_many(cache_dir: str, keys: list[str]) -> dict[str, dict]:
+def lookup_many(cache_dir: str, keys: list[str], secret: bytes | None = None,
+                refused: dict[str, str] | None = None) -> dict[str, dict]:
+    """Build key -> trusted record for the ``keys`` in the cache; the refused ones (key -> why) go to ``refused``."""
+    secret = secret if secret is not None else trust.load_key()
     found = {}
     for key in keys:
-        meta = lookup(cache_dir, key)
+        meta, why = check(cache_dir, key, secret)
         if meta:
             found[key] = meta
+        elif why and refused is not None:
+            refused[key] = why
     return found

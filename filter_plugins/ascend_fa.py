@@ -10,12 +10,15 @@ import os
 import sys
 
 try:
-    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings, trust
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings
+    from ascend_fa import artifacts, buildplan, checklist, compat, preflight, recipes, settings, trust
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+display = Display()
 
 
 def fa_recipe_load(name: str, dirs: list[str] | None = None) -> dict:
@@ -33,6 +36,14 @@ def fa_recipe_render(template: str, **values) -> str:
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def fa_recipe_argv(command: str, **values) -> list[str]:
+    """The recipe's build command as argv words: split first, then each word rendered on its own (recipes.py)."""
+    try:
+        return recipes.render_argv(str(command), **values)
+    except recipes.RecipeError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def fa_compat_problems(facts: dict, recipe: dict | None = None, matrix_file: str | None = None) -> list[dict]:
     """Problems of a host's ``ansible_facts.ascend`` for ``recipe`` (a loaded recipe dict)."""
     return preflight.compat_problems(facts or {}, recipe, matrix_file)
@@ -46,8 +57,8 @@ def fa_problem_lines(problems: list[dict], host: str) -> list[str]:
     return [compat.Problem(**p).line(host) for p in problems]
 
 
-def fa_build_key(facts: dict, recipe: dict) -> str:
-    return preflight.build_key(facts, recipe)
+def fa_build_key(facts: dict, recipe: dict, vendor: str = "") -> str:
+    return preflight.build_key(facts, recipe, vendor)
 
 
 def fa_build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None = None) -> int:
@@ -82,9 +93,94 @@ def fa_build_plan(hostvars: dict, hosts: list[str], build_host: str | None = Non
     return buildplan.plan(info, build_host or None)
 
 
+def _key(create: bool = False) -> bytes | None:
+    """The controller's artifact cache key (ascend_fa/trust.py); a key that must not be used stops the run."""
+    try:
+        return trust.load_key(create=create)
+    except trust.TrustError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def fa_cached_artifacts(keys: list[str], cache_dir: str) -> dict:
-    """Build key -> artifact metadata for the keys whose package is in the controller cache and intact."""
-    return artifacts.lookup_many(cache_dir, list(keys))
+    """Build key -> artifact record for the keys whose entry in the controller cache is signed by this controller's
+    key and intact. A refused entry (unsigned, foreign key, edited, swapped, package replaced) is left out, so the
+    build rebuilds it, and named in a warning with the reason."""
+    refused: dict[str, str] = {}
+    found = artifacts.lookup_many(cache_dir, list(keys), _key(), refused)
+    for key, why in refused.items():
+        display.warning(artifacts.refusal_line(cache_dir, key, why))
+    return found
+
+
+def fa_artifact_sign(record: dict, cache_dir: str | None = None) -> dict:
+    """``record`` (an artifact.json being written) with its HMAC under this controller's key (made when missing; the
+    key is read here, never passed through a task). With ``cache_dir``, only when the package already fetched into
+    ``<cache_dir>/<build_key>/<file>`` has the record's sha256; otherwise the record stays unsigned (and is refused)."""
+    rec = dict(record or {})
+    if cache_dir:
+        pkg = os.path.join(str(cache_dir), str(rec.get("build_key", "")), str(rec.get("file", "")))
+        why = trust.shape_problem(rec, str(rec.get("build_key", "")))
+        if why:
+            display.warning(f"artifact record for {pkg} not signed: {why}")
+            return rec
+        try:
+            got = artifacts.sha256_file(pkg)
+        except OSError as exc:
+            display.warning(f"artifact record for {pkg} not signed: {exc.strerror}")
+            return rec
+        if got != rec.get("sha256"):
+            display.warning(f"artifact record for {pkg} not signed: the fetched package has sha256 {got}, the build "
+                            f"reported {rec.get('sha256')}")
+            return rec
+    return trust.sign(rec, _key(create=True))
+
+
+def fa_trusted_sha256s(cache_dir: str) -> list[str]:
+    """The sha256s of the packages this controller built and signed (every signed record in its artifact cache):
+    ``fa_install``'s ``trusted_sha256``, the kept packages a rollback may run."""
+    return trust.trusted_sha256s(cache_dir, _key())
+
+
+def fa_untrusted_package(facts: dict, cache_dir: str) -> list[dict]:
+    """Preflight: ``untrusted_package`` when the host's installed package (``ansible_facts.ascend``) differs from the
+    record this controller signed for its build key."""
+    return trust.installed_problems(facts or {}, cache_dir, _key())
+
+
+def fa_store_untrusted(results: list[dict]) -> list[dict]:
+    """The shared store's claim results that are ``present`` but whose record this controller did not sign (or whose
+    record is not for that key): each with ``untrusted`` (why), warned about; they are claimed again as absent and
+    rebuilt."""
+    secret = _key()
+    bad = []
+    for res in results or []:
+        if res.get("state") != "present":
+            continue
+        key = str((res.get("item") or {}).get("key", ""))
+        why = trust.record_problem(res.get("meta"), secret, key)
+        if why:
+            display.warning(f"shared artifact store entry {key} ({(res.get('meta') or {}).get('path', '?')}): {why}; "
+                            f"{artifacts.REBUILT}")
+            bad.append({**res, "untrusted": why})
+    return bad
+
+
+def fa_store_claims(results: list[dict], reclaimed: list[dict] | None = None) -> list[dict]:
+    """The claim results with the entries claimed again (``fa_store_untrusted``) replaced by that second claim; a
+    ``present`` answer that is still not signed by this controller becomes ``untrusted`` (neither pulled nor built)."""
+    again = {}
+    for res in reclaimed or []:
+        first = res.get("item") or {}
+        again[str((first.get("item") or {}).get("key", ""))] = {**res, "item": first.get("item")}
+    secret = _key()
+    out = []
+    for res in results or []:
+        key = str((res.get("item") or {}).get("key", ""))
+        res = again.get(key, res)
+        if res.get("state") == "present" and trust.record_problem(res.get("meta"), secret, key):
+            res = {**res, "state": "untrusted"}
+        out.append(res)
+    return out
 
 
 def fa_settings_problems(values: dict, device_count: int | None = None) -> list[dict]:
@@ -116,6 +212,7 @@ class FilterModule:
             "fa_compat_problems": fa_compat_problems,
             "fa_recipe_load": fa_recipe_load,
             "fa_recipe_render": fa_recipe_render,
+            "fa_recipe_argv": fa_recipe_argv,
             "fa_build_key": fa_build_key,
             "fa_checklist_problems": fa_checklist_problems,
             "fa_problem_lines": fa_problem_lines,
@@ -125,6 +222,11 @@ class FilterModule:
             "fa_env_checks": fa_env_checks,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
+            "fa_artifact_sign": fa_artifact_sign,
+            "fa_trusted_sha256s": fa_trusted_sha256s,
+            "fa_untrusted_package": fa_untrusted_package,
+            "fa_store_untrusted": fa_store_untrusted,
+            "fa_store_claims": fa_store_claims,
             "fa_steps": fa_steps,
             "fa_settings_problems": fa_settings_problems,
         }

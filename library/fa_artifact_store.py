@@ -18,6 +18,11 @@ description:
     I(stale_after) seconds, e.g. from a killed run) is taken over by exactly one waiter (atomic rename).
   - C(publish) moves a package uploaded into C(<store_dir>/.incoming/) into place after checking its sha256,
     writes C(artifact.json) and releases the caller's lock. C(release) drops the caller's lock (failed build).
+  - The store host cannot tell who wrote an entry; the controllers can. The record carries the HMAC of the
+    controller that built it (C(hmac), C(ascend_fa/trust.py)); a controller that finds a C(present) entry it did not
+    sign claims it again with I(distrust_sha256), which makes that entry count as absent, so the caller takes the lock
+    and rebuilds it. An entry whose record names another build key or a file name that is not a plain name is never
+    C(present).
 version_added: "0.1.0"
 options:
   action:
@@ -59,6 +64,11 @@ options:
   meta:
     description: With C(publish), the artifact metadata (must hold C(sha256) and C(file)).
     type: dict
+  distrust_sha256:
+    description:
+      - With C(claim), an artifact with this sha256 counts as absent (its record is not signed by the calling
+        controller's key): the caller takes the lock and rebuilds it, or waits for the slice that holds it.
+    type: str
 attributes:
   check_mode:
     support: none
@@ -92,11 +102,14 @@ holder:
 
 import json
 import os
+import re
 import time
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_manifest import sha256_file, write_json_atomic
+
+FILE_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
 
 
 class Store:
@@ -108,15 +121,21 @@ class Store:
     def lock_dir(self, key: str) -> str:
         return os.path.join(self.root, f"{key}.lock")
 
-    def lookup(self, key: str) -> dict | None:
+    def lookup(self, key: str, distrust_sha256: str | None = None) -> dict | None:
+        """The entry of ``key`` when its package is there with the recorded sha256, its record names this key and a
+        plain file name, and its sha256 is not ``distrust_sha256``."""
         meta_path = os.path.join(self.root, key, "artifact.json")
         try:
             with open(meta_path, encoding="utf-8") as fh:
                 meta = json.load(fh)
         except (OSError, ValueError):
             return None
-        pkg = os.path.join(self.root, key, str(meta.get("file", "")))
-        if not meta.get("file") or not os.path.isfile(pkg) or sha256_file(pkg) != meta.get("sha256"):
+        if not isinstance(meta, dict) or not FILE_RE.match(str(meta.get("file") or "")):
+            return None
+        if meta.get("build_key") not in (None, key) or (distrust_sha256 and meta.get("sha256") == distrust_sha256):
+            return None
+        pkg = os.path.join(self.root, key, str(meta["file"]))
+        if not os.path.isfile(pkg) or sha256_file(pkg) != meta.get("sha256"):
             return None
         meta["path"] = pkg
         return meta
@@ -156,10 +175,10 @@ class Store:
         return True
 
     def claim(self, key: str, owner: str, wait: bool, wait_timeout: float, stale_after: float,
-              poll: float) -> dict:
+              poll: float, distrust_sha256: str | None = None) -> dict:
         deadline = self.clock() + wait_timeout
         while True:
-            meta = self.lookup(key)
+            meta = self.lookup(key, distrust_sha256)
             if meta:
                 return {"state": "present", "meta": meta}
             if self.try_lock(key, owner):
@@ -186,6 +205,9 @@ class Store:
         return True
 
     def publish(self, key: str, owner: str, incoming: str, meta: dict) -> dict:
+        if not FILE_RE.match(str(meta.get("file") or "")) or meta.get("build_key") not in (None, key):
+            raise ValueError(f"artifact record for {key} names file {meta.get('file')!r} and build key "
+                             f"{meta.get('build_key')!r}: a plain file name and this key are needed; not published")
         got = sha256_file(incoming)
         if got != meta.get("sha256"):
             raise ValueError(f"uploaded package {incoming} has sha256 {got}, expected {meta.get('sha256')}: "
@@ -211,6 +233,7 @@ def main() -> None:
             poll=dict(type="float", default=2),
             incoming=dict(type="path"),
             meta=dict(type="dict"),
+            distrust_sha256=dict(type="str"),
         ),
         required_if=[("action", "publish", ("incoming", "meta"))],
         supports_check_mode=False,
@@ -218,7 +241,8 @@ def main() -> None:
     p = module.params
     store = Store(p["store_dir"])
     if p["action"] == "claim":
-        res = store.claim(p["key"], p["owner"], p["wait"], p["wait_timeout"], p["stale_after"], p["poll"])
+        res = store.claim(p["key"], p["owner"], p["wait"], p["wait_timeout"], p["stale_after"], p["poll"],
+                          p["distrust_sha256"])
         if res["state"] == "timeout":
             module.fail_json(msg=f"waited {p['wait_timeout']}s for build {p['key']} held by {res.get('holder')}; "
                                  "the other slice is still building or died recently. Fix: rerun, or remove "

@@ -17,7 +17,8 @@ meta/runtime.yml               meta/runtime.yml (requires_ansible)
 library/*.py                   plugins/modules/*.py, ``from ansible.module_utils.<ours> import`` rewritten to
                                ``from ansible_collections.ascend.fa.plugins.module_utils.<ours> import``
 module_utils/*.py              plugins/module_utils/*.py (same rewrite where they import each other)
-action_plugins/*.py            plugins/action/*.py (same rewrite; fa_install, fa_report, fa_gate, fa_converged)
+action_plugins/*.py            plugins/action/*.py (same rewrite; fa_install, fa_report, fa_gate, fa_converged,
+                               fa_lock); one that imports ascend_fa gets the vendored copy below
 lookup_plugins/*.py            plugins/lookup/*.py (fa_forks); ``query('fa_forks')`` -> ``query('ascend.fa.fa_forks')``
 filter_plugins/ascend_fa.py    plugins/filter/ascend_fa.py, importing the vendored copy below
 ascend_fa/<pure modules>       plugins/module_utils/ascend_fa/ (the filter's import closure: compat, checklist,
@@ -292,8 +293,13 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
     for src in sorted((root / "library").glob("*.py")):
         _write(coll / "plugins" / "modules" / src.name, rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
         modules.append(src.stem)
+    vendored: list[str] = []
     for src in sorted((root / "action_plugins").glob("*.py")):
-        _write(coll / "plugins" / "action" / src.name, rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
+        text = src.read_text(encoding="utf-8")
+        if vendor_closure(root, text):   # an action plugin that uses ascend_fa (fa_install: trust) gets the vendored copy
+            vendored += [m for m in vendor_closure(root, text) if m not in vendored]
+            text = rewrite_filter_plugin(text)
+        _write(coll / "plugins" / "action" / src.name, rewrite_module_utils_imports(text, mu_names))
     lookups = sorted((root / "lookup_plugins").glob("*.py"))
     for src in lookups:
         _write(coll / "plugins" / "lookup" / src.name, src.read_text(encoding="utf-8"))
@@ -302,7 +308,6 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
                rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
 
     filters = sorted((root / "filter_plugins").glob("*.py"))
-    vendored: list[str] = []
     jinja_names: list[str] = []
     for src in filters:
         text = src.read_text(encoding="utf-8")

@@ -8,21 +8,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ci_policy import require_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)"
                    r"\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
-
-
-def podman_usable() -> bool:
-    return shutil.which("podman") is not None and os.geteuid() == 0
 
 
 @dataclass
@@ -46,10 +42,16 @@ class Fleet:
     cache: Path
     results: Path
 
+    def env(self) -> dict[str, str]:
+        """The environment of this fleet's runs (also for a run started in the background)."""
+        return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ASCEND_FA_CACHE": str(self.cache),
+                # the run's artifact cache key: the test session's throwaway file (tests/conftest.py), unless set
+                "ASCEND_FA_CACHE_KEY_FILE": os.environ.get("ASCEND_FA_CACHE_KEY_FILE") or str(self.dir / "cache.key"),
+                "ASCEND_FA_RESULTS": str(self.results), "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1",
+                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.dir / "facts")}
+
     def play(self, playbook: str, *args: str, timeout: int = 900) -> Run:
-        env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ASCEND_FA_CACHE": str(self.cache),
-               "ASCEND_FA_RESULTS": str(self.results), "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1",
-               "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.dir / "facts")}
+        env = self.env()
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.inventory),
                str(ROOT / playbook), *args]
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -77,8 +79,7 @@ class Fleet:
 
 @pytest.fixture(scope="session")
 def make_fleet(tmp_path_factory):
-    if not podman_usable():
-        pytest.skip("podman (as root) is needed for the simulated fleet: run scripts/setup.sh")
+    require_fleet()   # skips outside CI, fails under CI=true (tests/ci_policy.py)
     from ascend_sim import fleet as simfleet
 
     made: list[Path] = []

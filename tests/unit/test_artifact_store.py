@@ -78,3 +78,39 @@ def test_release_only_by_owner(tmp_path):
     assert not s.release("k", "B")
     assert s.release("k", "A")
     assert s.claim("k", "B", False, 10, 100, 1)["state"] == "acquired"
+
+
+# --- trust: the store cannot check HMACs (no key on the store host); a controller that did not sign an entry claims it
+# again with distrust_sha256, and the store treats that entry as absent so the caller rebuilds it
+def test_distrusted_entry_counts_as_absent_and_the_caller_takes_the_lock(tmp_path):
+    c = Clock()
+    s = store(tmp_path, c)
+    s.claim("k", "A", False, 10, 100, 1)
+    path, meta = upload(tmp_path, "k")
+    s.publish("k", "A", path, meta)
+    assert s.claim("k", "B", False, 10, 100, 1)["state"] == "present"
+    assert s.claim("k", "B", False, 10, 100, 1, distrust_sha256=meta["sha256"])["state"] == "acquired"
+    assert s.claim("k", "C", False, 10, 100, 1, distrust_sha256=meta["sha256"])["state"] == "busy"
+    # B rebuilds and publishes over it: a new package, present for everyone again
+    path, meta2 = upload(tmp_path, "k", b"rebuilt package")
+    assert s.publish("k", "B", path, meta2)["sha256"] == meta2["sha256"]
+    assert s.claim("k", "C", True, 10, 100, 1, distrust_sha256=meta["sha256"])["state"] == "present"
+
+
+def test_record_for_another_key_or_with_a_path_as_file_is_never_present(tmp_path):
+    c = Clock()
+    s = store(tmp_path, c)
+    path, meta = upload(tmp_path, "k1")
+    s.publish("k1", "A", path, meta)
+    # swapped: k2's folder holds k1's entry
+    (tmp_path / "store" / "k1").rename(tmp_path / "store" / "k2")
+    assert s.lookup("k2") is None
+    path, meta = upload(tmp_path, "k3")
+    with pytest.raises(ValueError, match="plain file name and this key"):
+        s.publish("k3", "A", path, {**meta, "file": "../k1/pkg.run"})
+    with pytest.raises(ValueError, match="plain file name and this key"):
+        s.publish("k3", "A", path, {**meta, "build_key": "k9"})
+    (tmp_path / "store" / "k4").mkdir()
+    (tmp_path / "store" / "k4" / "artifact.json").write_text(json.dumps({**meta, "build_key": "k4",
+                                                                          "file": "../k3/pkg.run"}))
+    assert s.lookup("k4") is None

@@ -1,7 +1,8 @@
 """The fa_install action plugin: when it transfers the package, and what one task costs in remote executions.
 
 The plugin runs here with a fake connection: the "remote" is this machine's file system, a transfer is a local copy
-and the module runs in-process (library/fa_install.py's ``execute``), so the test sees the real module decisions."""
+and the module runs in-process (library/fa_install.py's ``execute``), so the test sees the real module decisions.
+The package comes from a controller cache entry whose record is signed with a test key (ascend_fa/trust.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from types import SimpleNamespace
 import fa_install as fa_install_module
 import pytest
 
+from ascend_fa import trust
+
 ROOT = Path(__file__).resolve().parents[2]
+TEST_KEY = "t" * 40
 _spec = importlib.util.spec_from_file_location("fa_install_action", ROOT / "action_plugins" / "fa_install.py")
 action = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(action)
@@ -75,11 +79,15 @@ class Harness:
         self.root = root
         (root / "opp/vendors").mkdir(parents=True)
         (root / "set_env.sh").write_text(f"export ASCEND_OPP_PATH={root / 'opp'}\n")
-        self.src = root / "controller" / "cann-ops-transformer.run"
-        self.src.parent.mkdir()
+        self.src = root / "controller" / "cache" / "k1" / "cann-ops-transformer.run"
+        self.src.parent.mkdir(parents=True)
         self.src.write_text(FAKE_RUN)
         self.sha = hashlib.sha256(self.src.read_bytes()).hexdigest()
+        self.record = trust.sign({"file": self.src.name, "sha256": self.sha, "build_key": "k1", "recipe": "r"},
+                                 TEST_KEY.encode())
+        (self.src.parent / "artifact.json").write_text(json.dumps(self.record))
         self.calls: list[str] = []
+        self.transferred: list[str] = []
 
     def args(self, **over) -> dict:
         a = {"src": str(self.src), "sha256": self.sha, "set_env": [str(self.root / "set_env.sh")],
@@ -103,6 +111,7 @@ class Harness:
 
         def transfer_file(local, remote):
             harness.calls.append("put")
+            harness.transferred.append(local)
             shutil.copy(local, remote)
             return remote
 
@@ -144,7 +153,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path):
+def harness(tmp_path, monkeypatch):
+    monkeypatch.setenv(trust.KEY_ENV, TEST_KEY)
     return Harness(tmp_path)
 
 
@@ -204,3 +214,69 @@ def test_rollback_passes_through_without_src(harness):
 def test_bad_combinations(harness, over, msg):
     with pytest.raises(action.AnsibleActionFail, match=msg):
         harness.task(**over)
+
+
+# --- trust: the signed record is checked before anything reaches the host ---------------------------------------
+EVIL = "#!/bin/bash\ntouch {marker}\necho SUCCESS\n"
+
+
+def test_transfers_a_private_checked_copy_not_the_cache_file(harness):
+    res = harness.task()
+    assert not res.get("failed"), res
+    (sent,) = harness.transferred
+    assert sent != str(harness.src) and os.path.basename(sent) == harness.src.name
+    assert not os.path.exists(sent)                 # the private copy is gone after the transfer
+
+
+def test_tampered_cache_package_with_fixed_sha_is_refused_before_any_transfer(harness):
+    marker = harness.root / "pwned"
+    evil = EVIL.format(marker=marker)
+    harness.src.write_text(evil)
+    evil_sha = hashlib.sha256(evil.encode()).hexdigest()
+    record = json.loads((harness.src.parent / "artifact.json").read_text())
+    record["sha256"] = evil_sha                      # the attacker fixes the sha256 next to the file
+    (harness.src.parent / "artifact.json").write_text(json.dumps(record))
+    with pytest.raises(action.AnsibleActionFail, match="refused, nothing was transferred.*does not match"):
+        harness.task(sha256=evil_sha)
+    assert harness.calls == [] and not marker.exists()
+    assert not (harness.root / "state").exists()
+
+
+def test_unsigned_or_foreign_record_is_refused(harness, monkeypatch):
+    monkeypatch.setenv(trust.KEY_ENV, "another-controller-" + "k" * 32)
+    with pytest.raises(action.AnsibleActionFail, match="signature"):
+        harness.task()
+    monkeypatch.setenv(trust.KEY_ENV, TEST_KEY)
+    (harness.src.parent / "artifact.json").unlink()
+    with pytest.raises(action.AnsibleActionFail, match="no readable artifact.json"):
+        harness.task()
+    assert harness.calls == []
+
+
+def test_sha256_argument_must_be_the_signed_one(harness):
+    with pytest.raises(action.AnsibleActionFail, match="the signed record says"):
+        harness.task(sha256="c" * 64)
+    assert harness.calls == []
+
+
+def test_package_replaced_after_the_record_check_is_caught_on_the_private_copy(harness, monkeypatch):
+    real = action.signed_record
+
+    def check_then_swap(source, sha):                 # the file changes between the check and the transfer
+        rec = real(source, sha)
+        harness.src.write_text(EVIL.format(marker=harness.root / "pwned"))
+        return rec
+    monkeypatch.setattr(action, "signed_record", check_then_swap)
+    with pytest.raises(action.AnsibleActionFail, match="corrupted or replaced after it was signed"):
+        harness.task()
+    assert "put" not in harness.calls and not (harness.root / "pwned").exists()
+
+
+def test_unsafe_key_file_stops_the_install(harness, monkeypatch, tmp_path):
+    monkeypatch.delenv(trust.KEY_ENV)
+    keyfile = tmp_path / "k" / "cache.key"
+    monkeypatch.setenv(trust.KEY_FILE_ENV, str(keyfile))
+    trust.load_key(create=True)
+    keyfile.chmod(0o644)
+    with pytest.raises(action.AnsibleActionFail, match="chmod 600"):
+        harness.task()

@@ -150,3 +150,50 @@ def test_the_old_incoming_folder_is_cleaned_up(env):  # noqa: F811
     (tmp / "state/incoming/old.run").write_text("old")
     installer(tmp, set_env, {"build_key": "k1"}).install(p1, s1, {"build_key": "k1"})
     assert not (tmp / "state/incoming").exists()
+
+
+# --- trust: a rollback runs a kept package only when the controller signed its sha256 (trusted_sha256) -------------
+def two_releases(tmp, set_env):
+    p1, s1 = make_pkg(tmp, "1")
+    p2, s2 = make_pkg(tmp, "2")
+    m1 = {"build_key": "k1", "recipe": "r1"}
+    m2 = {"build_key": "k2", "recipe": "r2"}
+    installer(tmp, set_env, m1).install(p1, s1, m1)
+    installer(tmp, set_env, m2).install(p2, s2, m2)
+    return s1, s2
+
+
+def test_rollback_refuses_a_kept_package_the_controller_did_not_sign(env):  # noqa: F811
+    tmp, opp, set_env = env
+    s1, s2 = two_releases(tmp, set_env)
+    manifest_before = (tmp / "state/manifest.json").read_text()
+    failed, result = fa_install.execute(module_params(tmp, set_env, state="previous", meta={},
+                                                      trusted_sha256=[s2]), runner, False)
+    assert failed and "is not one the controller built and signed" in result["msg"] and s1 in result["msg"]
+    assert result["untrusted_sha256"] == s1
+    assert (opp / LIB).read_text() == "lib 2\n"                              # nothing ran, nothing changed
+    assert (tmp / "state/manifest.json").read_text() == manifest_before
+    # an empty list (the controller's cache has no signed record) trusts nothing either
+    failed, result = fa_install.execute(module_params(tmp, set_env, state="previous", meta={}, trusted_sha256=[]),
+                                        runner, False)
+    assert failed and (opp / LIB).read_text() == "lib 2\n"
+
+
+def test_rollback_runs_a_signed_kept_package(env):  # noqa: F811
+    tmp, opp, set_env = env
+    s1, s2 = two_releases(tmp, set_env)
+    failed, result = fa_install.execute(module_params(tmp, set_env, state="previous", meta={},
+                                                      trusted_sha256=[s1, s2]), runner, False)
+    assert not failed and result["rolled_back"] and result["manifest"]["sha256"] == s1
+    assert (opp / LIB).read_text() == "lib 1\n"
+
+
+def test_rollback_refuses_a_signed_kept_package_swapped_on_the_host(env):  # noqa: F811
+    tmp, opp, set_env = env
+    s1, s2 = two_releases(tmp, set_env)
+    marker = tmp / "pwned"
+    (tmp / f"state/packages/{s1}.run").write_text(f"#!/bin/bash\ntouch {marker}\necho SUCCESS\n")
+    failed, result = fa_install.execute(module_params(tmp, set_env, state="previous", meta={},
+                                                      trusted_sha256=[s1, s2]), runner, False)
+    assert failed and "checksum mismatch" in result["msg"]
+    assert not marker.exists() and (opp / LIB).read_text() == "lib 2\n"
