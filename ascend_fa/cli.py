@@ -7,9 +7,11 @@ ansible-runner with live per-host progress, then print the fleet report and writ
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib.util
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ascend_fa import __version__, compat
+from ascend_fa import __version__, compat, redact
 
 EXIT_CODES = """exit codes (playbook subcommands):
   0        every host ok
@@ -58,6 +60,11 @@ def _stack_from_args(a: argparse.Namespace) -> dict:
 
 
 def cmd_compat(a: argparse.Namespace) -> int:
+    errors = compat.option_errors({"--driver": a.driver, "--cann": a.cann, "--firmware": a.firmware,
+                                   "--torch-npu": a.torch_npu, "--torch": a.torch}, {"--soc": a.soc, "--tag": a.tag})
+    if errors:   # an absurd value is a usage error (exit 2) naming the option, not a traceback
+        print("\n".join(f"ascend-fa compat: {e}" for e in errors), file=sys.stderr)
+        return 2
     stack = _stack_from_args(a)
     problems = compat.check(stack, compat.load_matrix(a.matrix), tag=a.tag)
     if a.json:
@@ -212,10 +219,51 @@ def parse_batch(text: str) -> int | str | list[int | str]:
     return items[0] if len(items) == 1 else items
 
 
+def _run_stdout(result: Any) -> str:
+    stdout = Path(result.artifact_dir or "") / "stdout"
+    return stdout.read_text(errors="replace") if stdout.is_file() else ""
+
+
+def no_hosts_message(inventory: str, group: str, limit: str | None) -> str:
+    """The run's first play matched no host: nothing was done, which is an error, not a success."""
+    where = f"group '{group}' of inventory {inventory}" + (f" with --limit {limit}" if limit else "")
+    fix = ("Fix: put the hosts under group '" + group + "' in the inventory (or name their group with -e fa_hosts=...)"
+           + (", or use a --limit that names hosts of that group" if limit else ""))
+    return f"no host matched: {where} holds no host to run on; nothing was done. {fix}"
+
+
+_PARSE_FAILED = re.compile(r"Failed to parse inventory with '([\w.]+)' plugin:?\s*(.*?)(?:\n\s*\n|\Z)", re.S)
+_ORIGIN = re.compile(r"^Origin:\s*(\S+:\d+(?::\d+)?)", re.M)
+
+
+def inventory_problem(text: str, inventory: str, group: str, limit: str | None) -> str | None:
+    """What was wrong with the inventory, from ansible-playbook's output (ansible.cfg: ``[inventory]
+    unparsed_is_failed``, ``any_unparsed_is_failed``, ``host_pattern_mismatch = error``); None when it was not that."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    if re.search(r"failed to parse inventory source|Failed to parse inventory", text, re.I) and \
+            re.search(r"\[ERROR\]|ERROR!", text):
+        found = {plugin: " ".join(msg.split()) for plugin, msg in reversed(_PARSE_FAILED.findall(text))}
+        prefer = ("yaml", "auto", "ini") if inventory.endswith((".yml", ".yaml", ".json")) else ("ini", "yaml", "auto")
+        plugin = next((p for p in prefer if p in found), next(iter(found), ""))
+        why = found.get(plugin, "")
+        why = re.sub(r"\s*<<< caused by >>>\s*", ": ", why).split(" Origin:")[0].strip(" :.")
+        origin = _ORIGIN.search(text)
+        at = f" (at {origin.group(1)})" if origin else ""
+        return (f"the inventory {inventory} could not be parsed" + (f" ({plugin} plugin): {why}" if why else "") + at
+                + f"; nothing was run. Fix: correct the inventory; 'ansible-inventory -i {inventory} --graph' shows "
+                  "what ansible makes of it")
+    if re.search(r"Could not match supplied host pattern|leaves us with no hosts to target|"
+                 r"does not match any hosts", text):
+        if "provided hosts list is empty" in text:
+            return (f"the inventory {inventory} holds no host at all (an empty file?); nothing was run. Fix: list the "
+                    f"hosts under group '{group}' in it")
+        return no_hosts_message(inventory, group, limit)
+    return None
+
+
 def _print_run_error(result: Any) -> None:
     """When no host failed yet the run did: ansible's own words (quiet=True kept them in the artifacts)."""
-    stdout = Path(result.artifact_dir or "") / "stdout"
-    tail = stdout.read_text(errors="replace").strip().splitlines()[-25:] if stdout.is_file() else []
+    tail = _run_stdout(result).strip().splitlines()[-25:]
     print(f"ascend-fa: the run ended '{result.status}' (ansible-playbook rc {result.rc}) with no failed host", file=sys.stderr)
     for line in tail:
         print(f"  {line}", file=sys.stderr)
@@ -239,17 +287,33 @@ def cmd_playbook(a: argparse.Namespace) -> int:
         print(f"ascend-fa {a.cmd}: {exc}", file=sys.stderr)
         return 2
     variables = {**_playbook_vars(a), **cli_vars}
-    out_dir = results_dir({**_file_vars(files), **variables})
+    typed = sorted(k for k in cli_vars if redact.is_secret_name(k))
+    if typed:   # kept off ansible-playbook's argv and the artifacts; this command's own argv is the shell's
+        print(f"ascend-fa {a.cmd}: warning: {', '.join(typed)} given on the command line, where ps shows it to "
+              "every user of this machine while the run lasts. Fix: -K asks for the become password; put other "
+              "secrets in a vault file (-e @secrets.yml)", file=sys.stderr)
+    secrets = {"ansible_become_password": getpass.getpass("BECOME password: ")} if a.ask_become_pass else {}
+    given = {**_file_vars(files), **variables}
+    out_dir = results_dir(given)
     envvars = {"ASCEND_FA_RESULTS": str(out_dir)}
     renderer = progress.make_renderer(a.progress, default_phase=a.cmd, title=f"ascend-fa {a.cmd}")
     with _interruptible() as stop, renderer:
+        # secret variables (-e ansible_become_password=..., -K) reach ansible-playbook in a 0600 file, never argv
         result = runner.run_playbook(
             playbook, a.inventory, limit=a.limit, tags=a.tags, skip_tags=a.skip_tags, check=a.check,
             extravars=variables or None, forks=a.forks, on_event=renderer.on_event, extra_files=files,
-            diff=a.diff, verbosity=a.verbose or None, envvars=envvars, cancel=lambda: stop[0],
+            diff=a.diff, verbosity=a.verbose or None, envvars=envvars, cancel=lambda: stop[0], secrets=secrets,
         )
     renderer.finish([f"artifacts: {result.artifact_dir}"])
+    group = str(given.get("fa_hosts") or "ascend")
+    if result.exit_code == 0 and result.no_hosts:
+        print(f"ascend-fa {a.cmd}: {no_hosts_message(a.inventory, group, a.limit)}", file=sys.stderr)
+        return runner.EXIT_NOT_RUN
     if result.exit_code >= runner.EXIT_NOT_RUN and result.exit_code != runner.EXIT_CANCELED:
+        problem = inventory_problem(_run_stdout(result), a.inventory, group, a.limit)
+        if problem:
+            print(f"ascend-fa {a.cmd}: {problem}", file=sys.stderr)
+            return runner.EXIT_NOT_RUN
         _print_run_error(result)
     if a.cmd in REPORT_AFTER and not a.no_report and result.hosts:
         _report_after_run(a, result, out_dir)
@@ -348,7 +412,10 @@ def _add_playbook_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-C", "--check", action="store_true", help="dry run: change nothing on the hosts")
     p.add_argument("-D", "--diff", action="store_true", help="show what files would change")
     p.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                   help="key=value, a JSON/YAML mapping, or @file (repeatable)")
+                   help="key=value, a JSON/YAML mapping, or @file (repeatable); variables named like secrets "
+                        "(*pass*, *secret*, *token*, *key*) reach ansible-playbook in a private 0600 file, never argv")
+    p.add_argument("-K", "--ask-become-pass", action="store_true",
+                   help="ask for the become (sudo) password; it stays off every command line and artifact")
     p.add_argument("-f", "--forks", type=int, help="hosts worked on in parallel (ansible.cfg: 16)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="ansible verbosity (kept in the artifacts)")
     p.add_argument("--progress", choices=["auto", "live", "plain", "quiet"], default="auto",

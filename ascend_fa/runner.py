@@ -8,16 +8,21 @@ No SSH, forking or retry logic lives here: ``ansible_runner.run`` starts ``ansib
 from __future__ import annotations
 
 import configparser
+import contextlib
+import json
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ascend_fa import redact
 from ascend_fa.progress import failure_message
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,6 +93,7 @@ class RunResult:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)   # host -> RUN_FACTS seen in this run
     artifact_dir: str | None = None
     seconds: float = 0.0
+    no_hosts: bool = False    # the first play matched no host: nothing ran (empty group, --limit outside it)
 
     @property
     def exit_code(self) -> int:
@@ -183,6 +189,8 @@ class _EventTap:
         self.messages: dict[str, str] = {}
         self.hosts: list[str] = []
         self.facts: dict[str, dict[str, Any]] = {}
+        self.plays = 0
+        self.first_play_empty = False
         self.broken = False
 
     def __call__(self, event: dict[str, Any]) -> bool:
@@ -200,6 +208,11 @@ class _EventTap:
 
     def _record(self, event: dict[str, Any]) -> None:
         data = event.get("event_data") or {}
+        kind = event.get("event")
+        if kind == "playbook_on_play_start":
+            self.plays += 1
+        elif kind == "playbook_on_no_hosts_matched" and self.plays == 1:
+            self.first_play_empty = True
         host = data.get("host")
         if host and host not in self.hosts and event.get("event", "").startswith("runner_on_"):
             self.hosts.append(host)
@@ -238,17 +251,73 @@ def run_playbook(
     private_data_dir: str | os.PathLike[str] | None = None,
     ident: str | None = None,
     cancel: Callable[[], bool] | None = None,
+    secrets: Mapping[str, Any] | None = None,
     repo: Path = REPO,
 ) -> RunResult:
     """Run ``playbook`` on ``inventory`` with ansible-runner; events go to ``on_event`` as they happen.
 
     ``extravars`` travel as one JSON ``-e``; ``extra_files`` as ``-e @file`` (ansible reads them, vault included).
-    Artifacts (``job_events/``, ``stdout``, ``rc``) stay in ``<private_data_dir>/artifacts/<ident>``.
+    ``secrets``, and the variables of ``extravars`` whose names say they are secrets (``ascend_fa/redact.py``:
+    ``ansible_become_password``, ``*_token``, ...), never reach an argv, the environment or the artifacts: they go
+    to ansible-playbook as ``-e @file``, a 0600 file in a private folder removed when the run ends
+    (:func:`secret_vars_file`). Artifacts (``job_events/``, ``stdout``, ``rc``, ``command``: its environment
+    with secret-named variables masked) stay in ``<private_data_dir>/artifacts/<ident>``, readable by the owner only.
     """
+    pdd = Path(private_data_dir) if private_data_dir else repo / ".work" / "runner"
+    pdd.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        pdd.chmod(0o700)
+    plain, hidden = redact.split_secrets(extravars or {})
+    with secret_vars_file({**hidden, **(secrets or {})}) as secret_file:
+        return _run(playbook, inventory, limit, tags, skip_tags, check, plain, forks, on_event,
+                    extra_files=[*extra_files, *([secret_file] if secret_file else [])], extra_args=extra_args,
+                    diff=diff, verbosity=verbosity, envvars=envvars, pdd=pdd, ident=ident, cancel=cancel, repo=repo)
+
+
+@contextlib.contextmanager
+def secret_vars_file(secrets: Mapping[str, Any] | None) -> Iterator[str | None]:
+    """A JSON file of ``secrets`` for ``-e @file``: mode 0600 in a fresh 0700 folder, both removed afterwards."""
+    if not secrets:
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="ascend-fa-secrets-")
+    try:
+        path = os.path.join(folder, "vars.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(secrets), f)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def scrub_command_file(artifact_dir: str | os.PathLike[str]) -> None:
+    """ansible-runner keeps the run's whole environment in ``artifacts/<ident>/command``: mask the values of
+    secret-named variables there (a token in the caller's environment, say)."""
+    path = Path(artifact_dir) / "command"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("env"), dict):
+        return
+    data["env"] = redact.mask_env(data["env"])
+    if isinstance(data.get("command"), list):
+        data["command"] = redact.mask_argv([str(a) for a in data["command"]])
+    tmp = path.with_name(".command.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def _run(playbook: str | os.PathLike[str], inventory: str | os.PathLike[str] | Sequence[str], limit: str | None,
+         tags: str | None, skip_tags: str | None, check: bool, extravars: Mapping[str, Any] | None, forks: int | None,
+         on_event: EventHandler | None, *, extra_files: Sequence[str], extra_args: Sequence[str], diff: bool,
+         verbosity: int | None, envvars: Mapping[str, str] | None, pdd: Path, ident: str | None,
+         cancel: Callable[[], bool] | None, repo: Path) -> RunResult:
     import ansible_runner
 
-    pdd = Path(private_data_dir) if private_data_dir else repo / ".work" / "runner"
-    pdd.mkdir(parents=True, exist_ok=True)
     inv: str | list[str] = [str(Path(i).resolve()) if Path(i).exists() else str(i) for i in inventory] \
         if isinstance(inventory, (list, tuple)) else (str(Path(inventory).resolve()) if Path(inventory).exists()
                                                       else str(inventory))
@@ -278,6 +347,7 @@ def run_playbook(
         rotate_artifacts=50,
         suppress_env_files=True,
     )
+    scrub_command_file(r.config.artifact_dir)
     stats = r.stats or {}
     failed, dark = split_stats(stats)
     hosts = list(tap.hosts)
@@ -288,4 +358,5 @@ def run_playbook(
         failed_hosts=failed, unreachable_hosts=dark,
         messages={h: m for h, m in tap.messages.items() if h in failed or h in dark},
         hosts=hosts, facts=tap.facts, artifact_dir=str(r.config.artifact_dir), seconds=time.monotonic() - started,
+        no_hosts=tap.first_play_empty,
     )

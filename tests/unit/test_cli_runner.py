@@ -6,12 +6,21 @@ The smoke tests run tests/data/runner_events/tiny_pipeline.yml for real through 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
+import stat
+import tempfile
+import threading
+import time
+import uuid
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from ascend_fa import cli, report, runner
+from ascend_fa import cli, redact, report, runner
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "runner_events"
 PLAYBOOK = DATA / "tiny_pipeline.yml"
@@ -228,3 +237,158 @@ def test_event_tap_keeps_run_facts_and_survives_display_errors(capsys):
     assert tap.messages == {"n1": "T: a; b"} and tap.hosts == ["n1"]
     assert len(seen) == 2
     assert capsys.readouterr().err.count("progress display error") == 1
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+SECRET_PLAY = """\
+- name: Use the secrets
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Digest the secrets (proves they arrived; the digests are printed, the values never)
+      ansible.builtin.set_fact:
+        become_digest: "{{ ansible_become_password | hash('sha256') }}"
+        token_digest: "{{ hook_token | hash('sha256') }}"
+    - name: Show the digests
+      ansible.builtin.debug:
+        msg: "{{ become_digest }} {{ token_digest }}"
+    - name: Stay a moment, so the process table can be read while ansible-playbook runs
+      ansible.builtin.command: sleep 1
+      changed_when: false
+"""
+
+
+def _cmdlines_with(needles: list[str], stop: threading.Event, seen: list[str]) -> None:
+    """Every command line on the machine that holds one of ``needles``, read until ``stop`` (what ps shows)."""
+    me = os.getpid()
+    while not stop.is_set():
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == me:
+                continue
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if any(n in cmd for n in needles):
+                seen.append(cmd)
+        time.sleep(0.05)
+
+
+def test_secrets_never_reach_argv_environment_or_artifacts(tmp_path, facts_dir, monkeypatch, capsys):
+    become, token = f"bp-{uuid.uuid4().hex}", f"tk-{uuid.uuid4().hex}"
+    env_secret = f"ev-{uuid.uuid4().hex}"
+    play = tmp_path / "secret_play.yml"
+    play.write_text(SECRET_PLAY)
+    monkeypatch.setitem(runner.PLAYBOOKS, "rollback", str(play))
+    monkeypatch.setenv("MY_SERVICE_TOKEN", env_secret)           # ansible-runner records the whole environment
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    pdd = tmp_path / "runner"
+    monkeypatch.setattr(runner, "run_playbook", functools.partial(runner.run_playbook, private_data_dir=pdd))
+    spawned: list[list[str]] = []
+    real_spawn = pexpect.spawn
+
+    def spawn(command, args=(), *a, **kw):
+        spawned.append([command, *args])
+        return real_spawn(command, args, *a, **kw)
+
+    monkeypatch.setattr(pexpect, "spawn", spawn)
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_cmdlines_with, args=([become, token], stop, seen), daemon=True)
+    watcher.start()
+    try:
+        code = cli.main(["rollback", "-i", str(INVENTORY), "--limit", "good", "--progress", "plain", "--no-report",
+                         "-e", f"ansible_become_password={become} fa_results_dir={tmp_path / 'out'}",
+                         "-e", json.dumps({"hook_token": token})])
+    finally:
+        stop.set()
+        watcher.join(10)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    # the secrets reached the play: their digests are in its events
+    events = "".join(p.read_text() for p in pdd.rglob("job_events/*.json"))
+    for value in (become, token):
+        assert hashlib.sha256(value.encode()).hexdigest() in events
+    # ... and their values are nowhere: argv given to the process, the process table, every artifact, the output
+    assert len(spawned) == 1 and "ansible-playbook" in spawned[0][0]
+    argv = " ".join(spawned[0])
+    assert become not in argv and token not in argv
+    assert any(a.startswith("@") and a.endswith("vars.json") for a in spawned[0])
+    assert seen == []
+    files = [p for p in pdd.rglob("*") if p.is_file()]
+    assert any(p.name == "command" for p in files) and any(p.name == "stdout" for p in files)
+    for p in files:
+        data = p.read_bytes()
+        for value in (become, token, env_secret):
+            assert value.encode() not in data, f"{value[:3]}... in {p}"
+    command = json.loads(next(p for p in files if p.name == "command").read_text())
+    assert command["env"]["MY_SERVICE_TOKEN"] == "***"
+    assert become not in out.out + out.err and token not in out.out + out.err
+    assert "warning: ansible_become_password, hook_token given on the command line, where ps shows it" in out.err
+    # the private 0600 file that carried them is gone with its folder
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_secret_vars_file_is_private_and_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with runner.secret_vars_file({"ansible_become_password": "x y"}) as path:
+        assert path is not None
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        assert json.loads(Path(path).read_text()) == {"ansible_become_password": "x y"}
+    assert not os.path.exists(path) and list(tmp_path.iterdir()) == []
+    with runner.secret_vars_file({}) as none:
+        assert none is None
+
+
+def test_secret_names():
+    assert redact.split_secrets({"ansible_become_password": 1, "hook_token": 2, "fa_recipe": 3, "vault_pass": 4,
+                                 "api_key": 5, "fa_vendor": 6}) == (
+        {"fa_recipe": 3, "fa_vendor": 6}, {"ansible_become_password": 1, "hook_token": 2, "vault_pass": 4, "api_key": 5})
+    assert redact.mask_env({"A_SECRET": "s", "PATH": "/bin"}) == {"A_SECRET": "***", "PATH": "/bin"}
+
+
+def test_ask_become_pass_is_an_option():
+    a = cli.build_parser().parse_args(["deploy", "-i", "x", "-K"])
+    assert a.ask_become_pass is True
+
+
+# ------------------------------------------------------------------------------------------------ inventory errors
+BAD_INVENTORIES = {
+    "malformed.yml": ("all:\n  children:\n    ascend:\n      hosts:\n        a: {ansible_connection: local\n",
+                      "the inventory {inv} could not be parsed (yaml plugin): YAML parsing failed"),
+    "empty.yml": ("", "the inventory {inv} holds no host at all"),
+    "nogroup.yml": ("all:\n  children:\n    other:\n      hosts:\n        a: {ansible_connection: local}\n",
+                    "no host matched: group 'ascend' of inventory {inv} holds no host"),
+    "emptygroup.yml": ("all:\n  children:\n    ascend:\n      hosts: {}\n",
+                       "no host matched: group 'ascend' of inventory {inv} holds no host"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INVENTORIES))
+def test_a_bad_inventory_is_an_error_with_the_reason(name, tmp_path, facts_dir, monkeypatch, capsys):
+    text, expected = BAD_INVENTORIES[name]
+    inv = tmp_path / name
+    inv.write_text(text)
+    monkeypatch.setattr(runner, "run_playbook",
+                        functools.partial(runner.run_playbook, private_data_dir=tmp_path / "runner"))
+    code = cli.main(["deploy", "-i", str(inv), "--progress", "quiet"])
+    err = capsys.readouterr().err
+    assert code == runner.EXIT_NOT_RUN, err
+    assert expected.format(inv=inv) in err
+    assert "Fix:" in err
+    if name == "malformed.yml":
+        assert f"(at {inv}:6:1)" in err      # the parser's position
+
+
+def test_a_limit_outside_the_group_is_an_error(tmp_path, facts_dir, monkeypatch, capsys):
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  vars: {ansible_connection: local}\n  children:\n    ascend:\n      hosts: {a: {}}\n"
+                   "    other:\n      hosts: {b: {}}\n")
+    monkeypatch.setattr(runner, "run_playbook",
+                        functools.partial(runner.run_playbook, private_data_dir=tmp_path / "runner"))
+    for limit in ("b", "zz"):
+        assert cli.main(["preflight", "-i", str(inv), "--limit", limit, "--progress", "quiet", "--no-report"]) == 126
+        err = capsys.readouterr().err
+        assert f"group 'ascend' of inventory {inv} with --limit {limit} holds no host" in err
+        assert "use a --limit that names hosts of that group" in err
