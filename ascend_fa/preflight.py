@@ -20,7 +20,7 @@ from ascend_fa import buildplan, checklist, compat, settings, yamlio
 ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
 COMPAT_FILE = Path(__file__).resolve().parent / "data" / "compat.yml"
 # Options of decide() that describe this run's host rather than what is wanted: not part of the converged key.
-NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap", "settings")
+NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap", "settings", "untrusted")
 DRIFT_STATES = ("missing", "cann_changed", "files_changed")
 
 
@@ -44,9 +44,11 @@ def _matrix(path: str) -> dict:
     return compat.load_matrix(path or None)
 
 
-def build_key(facts: dict, recipe: dict) -> str:
+def build_key(facts: dict, recipe: dict, vendor: str | None = None) -> str:
+    """The host's build key: recipe, commit, SoC family, CANN, arch, vendor and the recipe's build command and ops."""
     return buildplan.build_key(recipe["name"], recipe["commit"], facts.get("soc_family") or "",
-                               facts.get("cann_version") or "", facts.get("arch") or "")
+                               facts.get("cann_version") or "", facts.get("arch") or "", vendor or "",
+                               buildplan.package_spec(recipe))
 
 
 def build_jobs(facts: dict, recipe: dict, cap: int = 64, override: int | None = None) -> int:
@@ -75,15 +77,28 @@ def drift_problems(facts: dict, table_file: str | None = None) -> list[dict]:
              "found": facts.get("fa_package_detail") or state, "needed": entry["needed"], "fix": entry["fix"]}]
 
 
-def verify_failed_problems(facts: dict, table_file: str | None = None) -> list[dict]:
-    """A warning when fa_verify's record on the host says the package still installed failed its last check
-    (``fa_last_verify_failed``, decided on the host by module_utils/fa_manifest.py ``last_verify_failed``)."""
-    if facts.get("fa_package_state") != "installed" or not facts.get("fa_last_verify_failed"):
+def unverified_problems(facts: dict, table_file: str | None = None) -> list[dict]:
+    """A warning when the installed package has no passing verification on record (``fa_verify_state``, decided on
+    the host by module_utils/fa_manifest.py ``verification_state``): its last check failed (``verify_failed``), or
+    it never completed (``not_verified``: an install or upgrade interrupted before or during its verification - host
+    lost, controller killed). Either way the host is not converged: the rollout verifies the package again and rolls
+    a failure back to the last package that passed on this host."""
+    if facts.get("fa_package_state") != "installed":
+        return []
+    state = facts.get("fa_verify_state") or "none"
+    if state == "passed":
         return []
     record = facts.get("fa_last_verify") or {}
-    entry = _drift_table(str(table_file or ENV_CHECKS_FILE))["verify_failed"]
-    cards = ", ".join(str(c) for c in record.get("failed_cards") or []) or "?"
-    found = f"{record.get('recipe')} at {record.get('at')}, card(s) {cards}: {record.get('summary') or 'failed'}"
+    entry = _drift_table(str(table_file or ENV_CHECKS_FILE))["verify_failed" if state == "failed" else "not_verified"]
+    package = facts.get("fa_package") or {}
+    if state == "failed":
+        cards = ", ".join(str(c) for c in record.get("failed_cards") or []) or "?"
+        found = f"{record.get('recipe')} at {record.get('at')}, card(s) {cards}: {record.get('summary') or 'failed'}"
+    else:
+        last = (f"the last verification on record is of {record.get('recipe')} ({str(record.get('sha256'))[:12]}) at "
+                f"{record.get('at')}" if record else "no verification on record")
+        found = (f"{package.get('recipe')} ({str(package.get('sha256'))[:12]}) installed at "
+                 f"{package.get('installed_at')}; {last}")
     return [{"code": entry["code"], "severity": compat.WARNING, "what": entry["what"], "found": found,
              "needed": entry["needed"], "fix": entry["fix"]}]
 
@@ -92,7 +107,9 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     """The host's preflight verdict.
 
     ``opts``: ``matrix_file``, ``checklist`` (options of :func:`checklist.problems`), ``ignore`` (codes of errors
-    to downgrade to warnings), ``env`` (the ``env`` result of ascend_facts: ``problems``, ``repair``),
+    to downgrade to warnings), ``env`` (the ``env`` result of ascend_facts: ``problems``, ``repair``), ``vendor``
+    (fa_vendor, part of the build key), ``untrusted`` (problems of filter ``fa_untrusted_package``: the installed
+    package differs from the one this controller signed),
     ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``, ``settings`` (variable -> value as given, checked by
     :mod:`ascend_fa.settings`: a bad one blocks the host).
     Returns ``problems``, ``blocking``, ``warnings``, ``build_key``, ``build_jobs``, ``needs_install``,
@@ -107,22 +124,26 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     env_problems = [{**p, "severity": compat.WARNING} for p in env.get("problems") or []]
     drift = drift_problems(facts)
     # not fixed by a reinstall; the rollout verifies the package again (unless the operator acknowledged the code)
-    reverify = [p for p in verify_failed_problems(facts) if p["code"] not in ignore]
+    reverify = [p for p in unverified_problems(facts) if p["code"] not in ignore]
+    # the installed package is not the one this controller signed for its build key (filter fa_untrusted_package,
+    # ascend_fa/trust.py): the signed package replaces it, forced; not something an operator can acknowledge away
+    untrusted = list(o.get("untrusted") or [])
     problems = (compat_problems(facts, recipe, o.get("matrix_file"))
                 + [p.as_dict() for p in checklist.problems(facts, o.get("checklist"))]
-                + drift + env_problems + reverify)
-    fixed_by_install = {p["code"] for p in drift + env_problems + reverify}
+                + drift + env_problems + reverify + untrusted)
+    fixed_by_install = {p["code"] for p in drift + env_problems + reverify + untrusted}
     # the run's own settings: blocking whatever fa_preflight_ignore says (nothing of this host is wrong, the run is)
     bad_settings = settings.problems(o.get("settings"), facts.get("device_count") or facts.get("npu_count"))
     problems += bad_settings
     errors = [p for p in problems if p["severity"] == compat.ERROR]
     blocking = [p for p in errors if p["code"] not in ignore or p["code"] == settings.CODE]
     warnings = [p for p in problems if p["severity"] != compat.ERROR] + [p for p in errors if p not in blocking]
-    key = build_key(facts, recipe)
+    key = build_key(facts, recipe, o.get("vendor"))
     installed_key = (facts.get("fa_package") or {}).get("build_key") or ""
     repair = bool(env.get("repair"))
     force = bool(o.get("install_force"))  # fa_install_force: the operator asks for a reinstall of a converged host
     needs = facts.get("fa_package_state") != "installed" or installed_key != key or repair or force or bool(reverify)
+    needs = needs or bool(untrusted)
     return {
         "problems": problems,
         "blocking": blocking,
@@ -131,7 +152,7 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
         "build_jobs": build_jobs(facts, recipe, int(o.get("jobs_cap") or 64), int(o.get("jobs") or 0)),
         "needs_install": needs,
         # the installer leaves a converged package alone unless forced: a repair (e.g. load_priority) needs force
-        "install_force": force or repair,
+        "install_force": force or repair or bool(untrusted),
         "env_repair": repair,
         "clean": all(p["code"] in ignore for p in problems),
         # what reinstalling fixes (drift, environment findings; verify checks the environment again) aside

@@ -164,7 +164,13 @@ from ansible.module_utils.ascend_detect import (
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import VERSIONS_SCRIPT, check_environment, not_run
 from ansible.module_utils.fa_fingerprint import fingerprint
-from ansible.module_utils.fa_manifest import last_verify_failed, package_state, read_manifest, read_verify_record
+from ansible.module_utils.fa_manifest import (
+    VERIFY_FAILED,
+    package_state,
+    read_manifest,
+    read_verify_record,
+    verification_state,
+)
 
 
 def read_text(path: str) -> str | None:
@@ -358,8 +364,10 @@ class Facts:
         self.facts["fa_package_state"] = st["state"]
         self.facts["fa_package_detail"] = st["detail"]
         self.facts["fa_last_verify"] = read_verify_record(self.p["state_dir"])
-        # the one place that decides "the installed package failed its last check" (preflight's verdict reads it)
-        self.facts["fa_last_verify_failed"] = last_verify_failed(manifest, self.facts["fa_last_verify"])
+        # the one place that decides whether the installed package passed its last check (preflight's verdict reads
+        # it): passed, failed, or none (never verified, or its verification was interrupted)
+        self.facts["fa_verify_state"] = verification_state(manifest, self.facts["fa_last_verify"])
+        self.facts["fa_last_verify_failed"] = self.facts["fa_verify_state"] == VERIFY_FAILED
 
     def collect(self, npu: bool = True) -> dict:
         """Every fact; with ``npu=False`` all but npu-smi's (then :meth:`probe_npu` or :meth:`reuse_npu`)."""
@@ -416,8 +424,8 @@ def npu_facts_to_reuse(params: dict, facts: dict, env: dict) -> dict | None:
         return None
     if not params.get("env_when") or not manifest_matches(params, facts) or (env or {}).get("problems"):
         return None
-    if facts.get("fa_last_verify_failed"):
-        return None  # a card failed the last check: ask npu-smi again (health, HBM)
+    if facts.get("fa_verify_state") != "passed":
+        return None  # a card failed the last check, or it never completed: ask npu-smi again (health, HBM)
     return prev
 
 

@@ -26,13 +26,24 @@ description:
   - Any failure restores the vendor tree and C(config.ini) as they were.
   - C(state=previous) rolls back to the previous package from the kept copy (checksum-verified), or removes the
     package when there was none before.
+  - C(state=verified) rolls back to the last package that passed verification on this host (C(verify.json)'s
+    C(verified) entry, kept until a newer package passes; checksum-verified), or removes the package when none ever
+    passed; nothing when the installed package is that one. The rollout uses it, so a package whose verification failed
+    or never completed goes back to one that is known good.
+  - Every state holds C(<state_dir>/.lock) while it changes packages; a concurrent run on the same host waits up to
+    I(lock_timeout) seconds, then fails naming the holder.
 version_added: "0.1.0"
 options:
   state:
-    description: C(present) installs I(package); C(previous) rolls back.
+    description: C(present) installs I(package); C(previous) rolls back to the previous package; C(verified) to the
+      last package that passed verification on this host.
     type: str
-    choices: [present, previous]
+    choices: [present, previous, verified]
     default: present
+  lock_timeout:
+    description: Seconds to wait for another run's lock on I(state_dir) before failing.
+    type: int
+    default: 600
   src:
     description:
       - Path of the .run on the controller. Handled by the action plugin, never seen by the module - the plugin
@@ -106,6 +117,15 @@ options:
         so the action plugin transfers nothing).
     type: bool
     default: false
+  trusted_sha256:
+    description:
+      - The sha256s of the packages the controller built and signed (filter C(fa_trusted_sha256s) over its artifact
+        cache, C(ascend_fa/trust.py)). When given, a package whose sha256 is not in it is never run (the rollbacks pass
+        it; a kept package is only restored when the controller signed it); the kept file's own sha256 is checked too.
+      - Not given, nothing is checked here (C(state=present) - the action plugin checks the signed record before the
+        transfer).
+    type: list
+    elements: str
   _transfer_dir:
     description:
       - Internal, set by the action plugin - its remote temporary folder that holds I(package). The package is moved
@@ -132,12 +152,13 @@ EXAMPLES = r"""
     libraries: [op_api/lib/libcust_opapi.so]
     meta: {recipe: ops-transformer-v9.0.1, build_key: 0123abcd}
 
-- name: Roll back to the previous package
+- name: Roll back to the previous package (only when this controller signed it)
   fa_install:
     state: previous
     vendor: ascendfa
     vendor_dir_name: ascendfa_transformer
     set_env: [/usr/local/Ascend/cann/set_env.sh]
+    trusted_sha256: "{{ fa_artifact_cache | fa_trusted_sha256s }}"
 """
 
 RETURN = r"""
@@ -151,8 +172,12 @@ previous:
   type: dict
 rolled_back:
   description: Whether a rollback happened.
-  returned: when state=previous
+  returned: when state=previous or state=verified
   type: bool
+msg:
+  description: What the rollback did (state=verified).
+  returned: when state=verified
+  type: str
 package_transferred:
   description: Whether the action plugin transferred I(src) to the host.
   returned: when src was given
@@ -165,9 +190,10 @@ package_needed:
 
 import os
 import shutil
+from contextlib import nullcontext
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.fa_install_lib import VENDOR_RE, Installer, InstallError
+from ansible.module_utils.fa_install_lib import VENDOR_RE, Installer, InstallError, host_lock
 
 TRANSFER_DIR_PREFIX = "ansible-tmp-"
 
@@ -175,7 +201,7 @@ TRANSFER_DIR_PREFIX = "ansible-tmp-"
 def build_module() -> AnsibleModule:
     return AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", choices=["present", "previous"], default="present"),
+            state=dict(type="str", choices=["present", "previous", "verified"], default="present"),
             package=dict(type="path"),
             sha256=dict(type="str"),
             meta=dict(type="dict", default={}),
@@ -189,8 +215,10 @@ def build_module() -> AnsibleModule:
             package_set_env=dict(type="str", default="bin/set_env.bash"),
             ldconfig_file=dict(type="path", default="/etc/ld.so.conf.d/ascend-fa.conf"),
             state_dir=dict(type="path", default="/var/lib/ascend-fa"),
+            lock_timeout=dict(type="int", default=600),
             success_marker=dict(type="str", default="SUCCESS"),
             force=dict(type="bool", default=False),
+            trusted_sha256=dict(type="list", elements="str"),
             _transfer_dir=dict(type="path"),
         ),
         required_if=[("state", "present", ("sha256",))],
@@ -235,11 +263,17 @@ def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
     inst = Installer(params, run, check_mode=check_mode)
     before = inst.current()
     try:
-        if params["state"] == "previous":
-            changed, manifest = inst.rollback()
-            return False, dict(changed=changed, rolled_back=changed, manifest=manifest, previous=before)
-        changed, manifest = inst.present(params["package"], params["sha256"], params["meta"],
-                                         move=transfer_dir(params) is not None)
+        # check mode changes nothing, so it takes no lock (and creates no state folder)
+        lock = nullcontext() if check_mode else host_lock(params["state_dir"], float(params.get("lock_timeout") or 600))
+        with lock:
+            if params["state"] == "previous":
+                changed, manifest = inst.rollback()
+                return False, dict(changed=changed, rolled_back=changed, manifest=manifest, previous=before)
+            if params["state"] == "verified":
+                changed, manifest, msg = inst.rollback_to_verified()
+                return False, dict(changed=changed, rolled_back=changed, manifest=manifest, previous=before, msg=msg)
+            changed, manifest = inst.present(params["package"], params["sha256"], params["meta"],
+                                             move=transfer_dir(params) is not None)
     except InstallError as exc:
         return True, dict(msg=str(exc), previous=before, **exc.extra)
     if not changed:

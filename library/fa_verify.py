@@ -263,6 +263,12 @@ checked_at:
   returned: when the checks ran
   type: str
   sample: "2026-11-29T05:00:00Z"
+package:
+  description: The installed package this verification is of (recipe and sha256 from the install manifest in
+    O(state_dir)); null when the host has no ascend-fa manifest.
+  returned: when the checks ran
+  type: dict
+  sample: {recipe: ops-transformer-v9.0.1, sha256: "3df6bd23..."}
 ansible_facts:
   description: C(fa_verify) with C(ok), C(summary), C(failed_cards), C(cards) and C(checked_at).
   returned: always
@@ -292,7 +298,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.fa_env_lib import DEFAULTS as ENV_DEFAULTS
 from ansible.module_utils.fa_env_lib import check_environment, not_run
 from ansible.module_utils.fa_fingerprint import fingerprint
-from ansible.module_utils.fa_manifest import record_verification
+from ansible.module_utils.fa_manifest import VERIFY_NAME, read_manifest, record_verification
 
 try:
     from ansible.module_utils.fa_known_errors import diagnosis
@@ -712,10 +718,18 @@ def main() -> None:
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     facts = {"fa_verify": {"ok": agg["ok"], "summary": agg["summary"], "failed_cards": agg["failed_cards"],
                            "cards": agg["cards"], "checked_at": checked_at}}
+    installed = read_manifest(p["state_dir"]) or {}
     result = {**agg, "commands": commands, "set_env": set_env, "checked_at": checked_at, "ansible_facts": facts,
-              "kernels_written": shipped, "env": env}
+              "kernels_written": shipped, "env": env,
+              # which package this verification is of (the report tells a stale result from a current one by it)
+              "package": {"recipe": installed.get("recipe"), "sha256": installed.get("sha256")} if installed else None}
 
-    if p["results_file"]:
+    if p["results_file"] and os.path.abspath(p["results_file"]) == os.path.join(os.path.abspath(p["state_dir"]),
+                                                                                VERIFY_NAME):
+        # the results used to be written over the record (same default path): the record lost its "verified" entry
+        module.warn(f"results_file {p['results_file']} is the verification record of {p['state_dir']}: not written "
+                    "there (set fa_verify_host_results_file to another path)")
+    elif p["results_file"]:
         try:
             write_results(p["results_file"], {k: v for k, v in result.items() if k not in ("ansible_facts", "env")})
         except OSError as exc:

@@ -6,18 +6,24 @@ wrapper; tests drive :class:`Installer` directly with a fake command runner.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
 import shlex
 import shutil
+import time
 
 from ansible.module_utils.fa_manifest import (
+    manifest_entry,
     package_state,
     read_manifest,
+    read_verify_record,
     sha256_file,
     tree_digest,
+    verified_entry,
     write_json_atomic,
 )
 
@@ -154,8 +160,26 @@ class Installer:
                                "corrupted or tampered with; nothing was installed. Fix: delete the cached artifact on "
                                "the controller and rerun to rebuild it", expected=sha, found=got)
 
+    def require_trusted(self, package: str, sha: str) -> None:
+        """Run ``package`` only when its sha256 is one the controller signed: ``trusted_sha256`` (the rollbacks give the
+        sha256s of the signed records in the controller's artifact cache, ascend_fa/trust.py). Not given: not checked
+        (state=present: the fa_install action checked the signed record right before the transfer)."""
+        trusted = self.p.get("trusted_sha256")
+        if trusted is None or sha in trusted:
+            return
+        raise InstallError(f"kept package {package} (sha256 {sha}) is not one the controller built and signed (it is not "
+                           f"among the {len(trusted)} signed record(s) of its artifact cache): not run, nothing was "
+                           "changed. Fix: deploy a release from the controller's cache instead (-e fa_recipe=...), or "
+                           "restore that release's cache entry; see docs/security.md", untrusted_sha256=sha)
+
     def ld_conf_text(self, vendor_dir: str) -> str:
         dirs = [os.path.join(vendor_dir, d) for d in self.p["ld_library_dirs"]]
+        # ld.so.conf has no quoting: a folder is one line of a strict charset (no newline, space, '#', ':' or ',')
+        bad = [d for d in dirs if not LD_DIR_RE.match(d) or ".." in d.split("/")]
+        if bad:
+            raise InstallError(f"library folder(s) {bad!r} cannot be written to {self.p['ldconfig_file']}: an absolute "
+                               "path of letters, digits and . _ / + - is needed. Fix: correct the recipe's "
+                               "ld_library_dirs and fa_install_path; nothing was registered")
         return "# managed by ascend-fa: FlashAttention custom operator package\n" + "\n".join(dirs) + "\n"
 
     def set_env_text(self, vendor_dir: str) -> str:
@@ -261,6 +285,7 @@ class Installer:
     def install(self, package: str, sha: str, meta: dict, reason: str = "install", move: bool = False) -> dict:
         """Install ``package`` (sha256 ``sha``); on any failure restore what was there. Returns the new manifest.
         ``move``: ``package`` is a temporary copy, moved (not copied) to ``packages/<sha>.run``."""
+        self.require_trusted(package, sha)
         old = self.current()
         if self.check_mode:
             return {"would_install": package, "previous": old}
@@ -282,11 +307,9 @@ class Installer:
                 self.register(old["vendor_dir"])
             self.run("ldconfig")
             raise
-        previous = dict(old) if old else None
-        if previous:
-            previous.pop("previous", None)
-            if previous.get("sha256") == sha:
-                previous = old.get("previous")
+        previous = manifest_entry(old) if old else None
+        if previous and previous.get("sha256") == sha:
+            previous = old.get("previous")
         manifest = {
             **meta, "sha256": sha, "package": kept, "vendor": self.p["vendor"], "vendor_dir": vendor_dir,
             "install_path": opp, "tree_sha256": tree_digest(vendor_dir), "installed_at": now_iso(),
@@ -294,7 +317,10 @@ class Installer:
             "installer_success": "SUCCESS" in output,
         }
         write_json_atomic(os.path.join(self.state_dir, "manifest.json"), manifest)
-        self.prune({kept} | ({previous["package"]} if previous and previous.get("package") else set()))
+        # kept: this package, the previous one (rollback_fa.yml) and the last one that passed verification here
+        # (the rollout's rollback target until a newer package passes)
+        self.prune({kept} | ({previous["package"]} if previous and previous.get("package") else set())
+                   | self.verified_packages())
         # before the fa_install action plugin, the role copied packages to <state_dir>/incoming/: not used any more
         shutil.rmtree(os.path.join(self.state_dir, "incoming"), ignore_errors=True)
         self.history({"time": manifest["installed_at"], "action": reason, "to": meta.get("recipe"),
@@ -321,6 +347,47 @@ class Installer:
         self.uninstall(cur)
         return True, None
 
+    def verified_packages(self) -> set[str]:
+        entry = verified_entry(read_verify_record(self.state_dir))
+        return {entry.get("package") or self.kept_path(entry["sha256"])} if entry else set()
+
+    def _full_entry(self, entry: dict, cur: dict) -> dict:
+        """``entry`` with its manifest keys; a record written before "verified" existed has only sha256 and recipe:
+        the current manifest's "previous" of the same package fills them in."""
+        prev = cur.get("previous") or {}
+        if not entry.get("build_key") and prev.get("sha256") == entry["sha256"]:
+            return {**prev, **{k: v for k, v in entry.items() if v is not None}}
+        return entry
+
+    def rollback_to_verified(self) -> tuple[bool, dict | None, str]:
+        """Back to the last package that passed verification on this host (verify.json "verified"; its kept copy,
+        checksum-verified), or remove ours when none ever passed. Nothing when the installed package is that one.
+        Returns (changed, manifest, what happened)."""
+        cur = self.current()
+        if not cur:
+            return False, None, "no ascend-fa package on this host: nothing to roll back"
+        target = verified_entry(read_verify_record(self.state_dir))
+        if target and target["sha256"] == cur.get("sha256"):
+            return False, cur, (f"{cur.get('recipe')} is itself the last package that passed verification on this host: "
+                                "there is nothing verified to go back to, so it stays")
+        if not target:
+            if self.check_mode:
+                return True, {"would_remove": cur.get("vendor_dir")}, "would remove: no package passed verification here"
+            self.uninstall(cur)
+            return True, None, "no package ever passed verification on this host: ascend-fa's package was removed"
+        target = self._full_entry(target, cur)
+        package = target.get("package") or self.kept_path(target["sha256"])
+        if not os.path.isfile(package):
+            raise InstallError(f"the last package that passed verification here ({target.get('recipe')}, sha256 "
+                               f"{target['sha256'][:12]}) is no longer kept at {package}: not rolled back. Fix: deploy "
+                               f"that release again (-e fa_recipe={target.get('recipe')})")
+        meta = {k: target.get(k) for k in META_KEYS}
+        meta.update({k: self.p["meta"][k] for k in ("cann_version", "cann_install_time") if self.p["meta"].get(k)})
+        if self.check_mode:
+            return True, {"would_restore": target.get("recipe")}, f"would roll back to {target.get('recipe')}"
+        manifest = self.install(package, target["sha256"], meta, reason="rollback")
+        return True, manifest, f"rolled back to {target.get('recipe')}, the last package that passed verification here"
+
     def uninstall(self, cur: dict) -> None:
         vendor_dir = cur.get("vendor_dir") or ""
         if os.path.isdir(vendor_dir):
@@ -336,5 +403,36 @@ class Installer:
                       "from_sha256": cur.get("sha256"), "result": "ok"})
 
 
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def host_lock(state_dir: str, timeout: float = 600.0, poll: float = 1.0):
+    """Hold ``<state_dir>/.lock`` (flock) while packages change: a second ascend-fa run on the same host (another
+    controller, a concurrent forced install) waits up to ``timeout`` seconds, then fails naming the holder, instead of
+    two installers racing on one vendor tree ("Directory not empty"). The kernel drops the lock when the holder dies."""
+    os.makedirs(state_dir, exist_ok=True)
+    fd = os.open(os.path.join(state_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+                    raise InstallError(f"another ascend-fa run holds {os.path.join(state_dir, LOCK_NAME)} ({holder}) "
+                                       f"after {timeout:.0f}s of waiting: nothing was changed. Fix: let that run finish, "
+                                       "then rerun") from None
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {now_iso()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 VENDOR_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+LD_DIR_RE = re.compile(r"\A/[A-Za-z0-9._/+-]+\Z")   # one line of an ld.so.conf file
 META_KEYS = ("recipe", "tag", "commit", "build_key", "soc_family", "cann_version", "arch", "cann_install_time")

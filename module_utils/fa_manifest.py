@@ -11,9 +11,15 @@ import os
 
 MANIFEST_NAME = "manifest.json"
 # The last verification of the installed package (fa_verify): {"ok", "recipe", "sha256", "summary", "failed_cards",
-# "at"}. Rewritten only when its outcome or package changes, so a passing re-check leaves it (and the fingerprint,
-# which watches it) alone. Preflight re-verifies a package whose last verification failed.
+# "at", "verified"}. "verified" is the manifest entry (without "previous") of the last package that PASSED on this
+# host, kept across later failures: the rollout rolls back to it, and fa_install keeps its .run until a newer package
+# passes. Rewritten only when its outcome, package or "verified" changes, so a passing re-check leaves it (and the
+# fingerprint, which watches it) alone.
+# Verification is a state, not an event: an installed package counts as verified only while this record says it
+# passed (same sha256). No record, a record of another package (an upgrade interrupted before or during its
+# verification: host lost, controller killed) or a failed record: preflight never takes the host as converged.
 VERIFY_NAME = "verify.json"
+VERIFY_PASSED, VERIFY_FAILED, VERIFY_NONE = "passed", "failed", "none"
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -60,26 +66,56 @@ def read_verify_record(state_dir: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def verification_state(manifest: dict | None, record: dict | None) -> str:
+    """Whether the installed package (``manifest``) passed its last verification (``record``): ``passed``,
+    ``failed`` or ``none`` (no record for this package: never verified, or the verification was interrupted)."""
+    sha = (manifest or {}).get("sha256")
+    if not sha or not record or record.get("sha256") != sha or not isinstance(record.get("ok"), bool):
+        return VERIFY_NONE
+    return VERIFY_PASSED if record["ok"] else VERIFY_FAILED
+
+
 def last_verify_failed(manifest: dict | None, record: dict | None) -> bool:
     """The installed package (``manifest``) is the one whose last verification (``record``) failed."""
-    return bool(manifest and record and record.get("ok") is False and manifest.get("sha256")
-                and record.get("sha256") == manifest.get("sha256"))
+    return verification_state(manifest, record) == VERIFY_FAILED
+
+
+def verified_entry(record: dict | None) -> dict | None:
+    """The last package that passed verification on this host (``record["verified"]``), or None.
+
+    A record written before "verified" existed that says ok stands for its own package (sha256 and recipe only)."""
+    if not record:
+        return None
+    entry = record.get("verified")
+    if isinstance(entry, dict) and entry.get("sha256"):
+        return entry
+    if record.get("ok") is True and record.get("sha256"):
+        return {"sha256": record["sha256"], "recipe": record.get("recipe")}
+    return None
+
+
+def manifest_entry(manifest: dict) -> dict:
+    """A manifest as a kept entry (previous / verified): everything but its own "previous"."""
+    return {k: v for k, v in manifest.items() if k != "previous"}
 
 
 def record_verification(state_dir: str, ok: bool, summary: str, failed_cards: list, at: str) -> bool:
     """Keep the outcome of a verification of the installed package in ``state_dir`` (nothing without a manifest).
 
-    Written only when the outcome or the package differs from the record already there. Returns whether it wrote.
+    A pass makes the installed package the host's ``verified`` one; a failure keeps the earlier ``verified``.
+    Written only when the outcome, the package or ``verified`` differs from the record already there. Returns
+    whether it wrote.
     """
     manifest = read_manifest(state_dir)
     if not manifest:
         return False
     old = read_verify_record(state_dir) or {}
-    if old.get("ok") is ok and old.get("sha256") == manifest.get("sha256"):
+    verified = manifest_entry(manifest) if ok else verified_entry(old)
+    if old.get("ok") is ok and old.get("sha256") == manifest.get("sha256") and old.get("verified") == verified:
         return False
     write_json_atomic(os.path.join(state_dir, VERIFY_NAME), {
         "ok": ok, "recipe": manifest.get("recipe"), "sha256": manifest.get("sha256"), "summary": (summary or "")[:2000],
-        "failed_cards": list(failed_cards or []), "at": at})
+        "failed_cards": list(failed_cards or []), "at": at, "verified": verified})
     return True
 
 

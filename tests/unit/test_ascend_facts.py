@@ -222,7 +222,12 @@ def test_module_returns_env_in_the_same_call(tmp_path):
     (h["state"] / "verify.json").write_text(json.dumps(record))
     after = run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]
     assert after["fa_last_verify"] == record and after["fa_last_verify_failed"] is True
-    assert facts["fa_last_verify_failed"] is False
+    assert after["fa_verify_state"] == "failed"
+    assert facts["fa_last_verify_failed"] is False and facts["fa_verify_state"] == "none"   # never verified
+    (h["state"] / "verify.json").write_text(json.dumps({**record, "ok": True}))
+    assert run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]["fa_verify_state"] == "passed"
+    (h["state"] / "verify.json").write_text(json.dumps({**record, "ok": True, "sha256": "b" * 64}))   # another package
+    assert run_facts_module(tmp_path, base)["ansible_facts"]["ascend"]["fa_verify_state"] == "none"
     res = run_facts_module(tmp_path, {**base, "env_when": {"recipe": "r2"}})
     assert res["env"] == {"ran": False, "problems": [], "repair": False}
     res = run_facts_module(tmp_path, {**base, "env_checks": [{"id": "broken", "phases": ["preflight"]}]})
@@ -253,7 +258,8 @@ def _converged(tmp_path):
 
 def test_converged_host_reuses_the_earlier_npu_facts(tmp_path):
     p, first = _converged(tmp_path)
-    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"}}
+    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"},
+             "fa_verify_state": "passed"}
     prm = {**p, "env_when": {"recipe": "r1", "commit": "c1"}, "reuse_npu_facts": first}
     assert ascend_facts.npu_facts_to_reuse(prm, facts, {"ran": True, "problems": []}) is first
     collector = ascend_facts.Facts(prm, lambda argv: pytest.fail(f"ran {argv}"), arch="x86_64")
@@ -264,10 +270,11 @@ def test_converged_host_reuses_the_earlier_npu_facts(tmp_path):
 
 
 @pytest.mark.parametrize("change", ["other_recipe", "not_installed", "env_problem", "driver_changed", "no_chips",
-                                    "no_env_when", "last_verify_failed"])
+                                    "no_env_when", "last_verify_failed", "never_verified"])
 def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
     p, first = _converged(tmp_path)
-    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"}}
+    facts = {**first, "fa_package_state": "installed", "fa_package": {"recipe": "r1", "commit": "c1"},
+             "fa_verify_state": "passed"}
     prm = {**p, "env_when": {"recipe": "r1", "commit": "c1"}, "reuse_npu_facts": dict(first)}
     env = {"ran": True, "problems": []}
     if change == "other_recipe":
@@ -283,5 +290,7 @@ def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
     elif change == "no_env_when":
         prm["env_when"] = {}
     elif change == "last_verify_failed":
-        facts["fa_last_verify_failed"] = True
+        facts["fa_verify_state"] = "failed"
+    elif change == "never_verified":
+        facts["fa_verify_state"] = "none"
     assert ascend_facts.npu_facts_to_reuse(prm, facts, env) is None

@@ -143,7 +143,8 @@ def test_converged_key_follows_what_is_wanted_not_the_run(tmp_path):
 def test_clean_flags_of_the_verdict():
     recipe = recipes.load("ops-transformer-v9.0.1")
     from test_preflight_decide import GOOD, _key
-    converged = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    converged = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)},
+                 "fa_verify_state": "passed"}
     v = preflight.decide(converged, recipe, {"env": {"ran": True, "problems": [], "repair": False}})
     assert v["clean"] is True and v["clean_after_install"] is True
     old_torch = {**converged, "torch_version": "2.8.0"}

@@ -136,3 +136,76 @@ def test_drift_is_not_converged(env):
     inst.install(p1, s1, meta)
     (opp / "vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so").write_text("garbage")
     assert not inst.is_converged(inst.current())
+
+
+def test_rollback_goes_to_the_last_package_that_passed_verification(env):
+    """1 passes, 2 is installed and never verified (an interrupted upgrade), 3 fails: back to 1, not to 2 (the
+    manifest's "previous"); 1's kept copy survived two installs because it is the verified one."""
+    from ansible.module_utils.fa_manifest import read_verify_record, record_verification, verification_state
+
+    tmp, opp, set_env = env
+    lib = opp / "vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
+    state = str(tmp / "state")
+    pkgs = {v: make_pkg(tmp, v) for v in "123"}
+    metas = {v: {"recipe": f"r{v}", "build_key": f"k{v}", "cann_version": "9.0.0"} for v in "123"}
+
+    def install(v):
+        inst = installer(tmp, set_env, metas[v], sha256=pkgs[v][1])
+        return inst, inst.install(pkgs[v][0], pkgs[v][1], metas[v])
+
+    inst, m1 = install("1")
+    assert record_verification(state, True, "ok", [], "t1")
+    assert verification_state(m1, read_verify_record(state)) == "passed"
+    inst, m2 = install("2")
+    assert verification_state(m2, read_verify_record(state)) == "none"      # the record is 1's
+    inst, m3 = install("3")
+    assert m3["previous"]["recipe"] == "r2"
+    assert record_verification(state, False, "card 0 wrong", [0], "t3")
+    record = read_verify_record(state)
+    assert verification_state(m3, record) == "failed" and record["verified"]["recipe"] == "r1"
+    assert sorted(os.listdir(tmp / "state/packages")) == sorted(f"{pkgs[v][1]}.run" for v in "123")
+
+    changed, manifest, msg = inst.rollback_to_verified()
+    assert changed and manifest["recipe"] == "r1" and manifest["sha256"] == pkgs["1"][1] and "r1" in msg
+    assert lib.read_text() == "lib 1\n"
+    # 1 is installed and is the verified one: nothing further to go back to
+    changed, manifest, msg = inst.rollback_to_verified()
+    assert not changed and manifest["recipe"] == "r1" and "stays" in msg
+
+
+def test_rollback_to_verified_removes_ours_when_none_ever_passed(env):
+    tmp, opp, set_env = env
+    p1, s1 = make_pkg(tmp, "1")
+    meta = {"recipe": "r1", "build_key": "k1", "cann_version": "9.0.0"}
+    inst = installer(tmp, set_env, meta, sha256=s1)
+    inst.install(p1, s1, meta)
+    changed, manifest, msg = inst.rollback_to_verified()
+    assert changed and manifest is None and "removed" in msg
+    assert not (opp / "vendors/ascendfa_transformer").exists() and inst.current() is None
+
+
+def test_rollback_to_verified_fails_when_the_verified_package_is_gone(env):
+    from ansible.module_utils.fa_manifest import record_verification
+
+    tmp, opp, set_env = env
+    (p1, s1), (p2, s2) = make_pkg(tmp, "1"), make_pkg(tmp, "2")
+    m1 = {"recipe": "r1", "build_key": "k1"}
+    installer(tmp, set_env, m1, sha256=s1).install(p1, s1, m1)
+    record_verification(str(tmp / "state"), True, "ok", [], "t1")
+    inst = installer(tmp, set_env, {"recipe": "r2", "build_key": "k2"}, sha256=s2)
+    inst.install(p2, s2, {"recipe": "r2", "build_key": "k2"})
+    os.remove(tmp / "state/packages" / f"{s1}.run")
+    with pytest.raises(InstallError, match="no longer kept"):
+        inst.rollback_to_verified()
+    assert inst.current()["recipe"] == "r2"       # nothing changed
+
+
+def test_a_second_run_on_the_same_host_waits_for_the_lock_then_fails_naming_the_holder(tmp_path):
+    from ansible.module_utils.fa_install_lib import host_lock
+
+    with (host_lock(str(tmp_path)),
+          pytest.raises(InstallError, match=r"another ascend-fa run holds .*\.lock \(pid \d+ since"),
+          host_lock(str(tmp_path), timeout=0.3, poll=0.1)):
+        pass
+    with host_lock(str(tmp_path), timeout=0.3, poll=0.1):     # released with the first holder
+        pass

@@ -472,3 +472,23 @@ def test_role_ships_exactly_what_fa_check_imports():
             todo += sorted(_local_imports(kernels / f"{mod}.py", names))
     assert sorted(defaults["fa_verify_kernel_files"]) == sorted(f"{m}.py" for m in closure)
     assert "fa_bench.py" not in defaults["fa_verify_kernel_files"] and len(closure) < len(names)
+
+
+def test_the_results_copy_never_overwrites_the_verification_record(tmp_path, fake_kernels):
+    """The role's results copy once defaulted to <state_dir>/verify.json, the record itself: every check wrote its
+    results there first, so the record lost the last package that passed ("verified") and a failed upgrade was
+    rolled back to no package at all."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "manifest.json").write_text(json.dumps({"recipe": "r1", "sha256": "a" * 64}))
+    args = {"kernels_dir": str(fake_kernels), "npu_count": 2, "python": sys.executable, "state_dir": str(state),
+            "results_file": str(state / "verify.json")}
+    res = run_module(tmp_path, args)
+    assert res["ok"] is True and "verification record" in json.dumps(res.get("warnings"))
+    (state / "manifest.json").write_text(json.dumps({"recipe": "r2", "sha256": "b" * 64}))
+    res = run_module(tmp_path, args, env={"FAIL_CARDS": "1"})
+    rec = json.loads((state / "verify.json").read_text())
+    assert rec["ok"] is False and rec["sha256"] == "b" * 64
+    assert rec["verified"]["recipe"] == "r1" and rec["verified"]["sha256"] == "a" * 64
+    defaults = (Path(__file__).resolve().parents[2] / "roles/fa_verify/defaults/main.yml").read_text()
+    assert "/verify.json" not in defaults.split("fa_verify_host_results_file:")[1].splitlines()[0]

@@ -18,9 +18,10 @@ GOOD = {
 }
 
 
-def _key(facts):
+def _key(facts, vendor=""):
+    spec = {"command": RECIPE["build"]["command"], "ops": list(RECIPE["build"]["ops"])}
     return buildplan.build_key(RECIPE["name"], RECIPE["commit"], facts["soc_family"], facts["cann_version"],
-                               facts["arch"])
+                               facts["arch"], vendor, spec)
 
 
 def test_fresh_host_needs_install_and_nothing_blocks():
@@ -32,13 +33,15 @@ def test_fresh_host_needs_install_and_nothing_blocks():
 
 
 def test_converged_host_needs_nothing():
-    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)},
+             "fa_verify_state": "passed"}
     v = preflight.decide(facts, RECIPE, {"env": {"ran": True, "problems": [], "repair": False}})
     assert v["needs_install"] is False and v["warnings"] == [] and v["blocking"] == []
 
 
 def test_install_force_reinstalls_a_converged_host():
-    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)},
+             "fa_verify_state": "passed"}
     assert preflight.decide(facts, RECIPE)["needs_install"] is False
     v = preflight.decide(facts, RECIPE, {"install_force": True})
     assert v["needs_install"] is True and v["install_force"] is True and v["clean"] is True
@@ -52,6 +55,7 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
 
     def host(record):  # the facts as ascend_facts reports them: the record and the host's own verdict on it
         return {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
+                "fa_verify_state": manifest_lib.verification_state(pkg, record),
                 "fa_last_verify_failed": manifest_lib.last_verify_failed(pkg, record)}
 
     facts = host(failed)
@@ -62,20 +66,42 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
     assert p["code"] == "last_verification_failed" and "card(s) 1, 3" in p["found"] and "10:00:00Z" in p["found"]
     assert "verifies it again" in p["fix"] and "fa_install_force" in p["fix"]
     assert v["clean"] is False and v["clean_after_install"] is True
-    # a passing record, a record of another package, a package not intact, or the code acknowledged: no re-verify
-    for other in ({**failed, "ok": True}, {**failed, "sha256": "b" * 64}, None):
-        v = preflight.decide(host(other), RECIPE)
-        assert v["needs_install"] is False and v["warnings"] == [], other
+    # a passing record of this package: converged
+    v = preflight.decide(host({**failed, "ok": True}), RECIPE)
+    assert v["needs_install"] is False and v["warnings"] == []
     v = preflight.decide(facts, RECIPE, {"ignore": ["last_verification_failed"]})
     assert v["needs_install"] is False and v["clean"] is True
     v = preflight.decide({**facts, "fa_package_state": "files_changed"}, RECIPE)
     assert [p["code"] for p in v["warnings"]] == ["package_files_changed"]
 
 
+def test_a_package_with_no_passing_verification_on_record_is_never_converged():
+    """An upgrade interrupted during its verification (host lost, controller killed) leaves verify.json of the
+    previous package (ok) or none: the installed package is unverified and the next run verifies it."""
+    pkg = {"build_key": _key(GOOD), "sha256": "a" * 64, "recipe": RECIPE["name"], "installed_at": "2026-12-01T09:00:00Z"}
+    older_ok = {"ok": True, "sha256": "b" * 64, "recipe": "ops-transformer-v9.0.0", "at": "2026-11-29T10:00:00Z"}
+    manifest_lib = load_module_utils("fa_manifest")
+    for record in (older_ok, None, {"sha256": "a" * 64}):
+        facts = {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
+                 "fa_verify_state": manifest_lib.verification_state(pkg, record)}
+        assert facts["fa_verify_state"] == "none"
+        v = preflight.decide(facts, RECIPE)
+        assert v["needs_install"] is True and v["install_force"] is False and v["blocking"] == [], record
+        (p,) = v["warnings"]
+        assert p["code"] == "not_verified" and "2026-12-01T09:00:00Z" in p["found"]
+        assert ("ops-transformer-v9.0.0" in p["found"]) == (record is older_ok)
+        assert v["clean"] is False and v["clean_after_install"] is True
+    # facts without the host's verdict (an older module) count as unverified, never as converged
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": pkg}
+    assert preflight.decide(facts, RECIPE)["needs_install"] is True
+    assert preflight.decide(facts, RECIPE, {"ignore": ["not_verified"]})["needs_install"] is False
+
+
 def test_other_build_key_or_env_repair_needs_install():
     facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": "0123456789abcdef"}}
     assert preflight.decide(facts, RECIPE)["needs_install"] is True
-    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)}}
+    facts = {**GOOD, "fa_package_state": "installed", "fa_package": {"build_key": _key(GOOD)},
+             "fa_verify_state": "passed"}
     env = {"ran": True, "repair": True, "problems": [{"code": "package_env", "severity": "error", "what": "w",
                                                        "found": "f", "needed": "n", "fix": "rerun deploy"}]}
     v = preflight.decide(facts, RECIPE, {"env": env})
