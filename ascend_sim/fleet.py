@@ -33,7 +33,15 @@ from typing import Any
 import yaml
 
 from ascend_sim.image import REPO, SimError, ensure_image, ensure_torch, podman, sim_home
-from ascend_sim.node.simnode import DEFAULTS, HEALTH_VALUES, MODELS, bump_version, normalize
+from ascend_sim.node.simnode import (
+    DEFAULTS,
+    DISK_TARGETS,
+    HEALTH_VALUES,
+    MODELS,
+    SLOW_TARGETS,
+    bump_version,
+    normalize,
+)
 
 LABEL = "ascend-sim-fleet"
 NODE_DIR = REPO / "ascend_sim" / "node"
@@ -406,9 +414,86 @@ def _fault_wrong_results(config: dict[str, Any], kw: dict[str, Any]) -> list[str
     return []
 
 
-def _fault_clear(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
-    config.update(health={}, hbm_used_mb={}, faults=[])
+# Connectivity and resource faults. What a real node does, and what the controller sees:
+# - host-down: the host is lost (power cut, kernel panic, hung kernel). Every process on it dies, so an install or a
+#   verification in flight stops where it was; nothing answers on port 22. Ansible reports the host UNREACHABLE
+#   ("Failed to connect to the host via ssh: ... Connection refused", or "Shared connection ... closed" for a task in
+#   flight); ansible-playbook exits 4 when a host was unreachable. Block/rescue does not run for an unreachable host,
+#   so nothing on it is rolled back: the next run must find what the host was left with.
+#   Simulated: sim-apply kills every process of the node but PID 1 (sim-init, which stands for the machine) and
+#   sim-init keeps sshd stopped until `clear` (the port refuses connections at once, where a real dead host would
+#   make the client wait for its ConnectTimeout: same classification, faster tests). Not `podman pause`: a paused
+#   container keeps its sockets, so a task in flight would hang with no timeout (Ansible sets none by default).
+# - partition: the network between controller and host drops. Established SSH connections die (the task in flight
+#   is UNREACHABLE, as above) while the host keeps running what they started (an installer may finish with nobody
+#   to report to); new connections fail until the network is back. Simulated inside the node, never with firewall
+#   rules on this shared machine: every sshd process (the listener and each connection's session) is killed and
+#   sshd stays stopped for `seconds` (then sim-init starts it again by itself) or until `clear`.
+# - slow-host: an overloaded host or a degraded card/driver: every command (`ssh`: root's login shell sleeps before
+#   each command, so each Ansible task, transfer and `ssh host cmd`), npu-smi (`npu-smi`) or the device
+#   initialisation of each torch_npu process (`check`: fa_check.py, so the verification) takes `seconds` longer.
+#   A verification slower than fa_verify_timeout is killed and reported as "timeout after <N>s" per card.
+# - disk-full: the file system under the deploy tool's state folder (`target=state`, /var/lib/ascend-fa: the kept
+#   packages, the backup of the previous tree) or CANN's opp/vendors (`target=opp`: where the installer writes) has
+#   only `free_kb` KiB left. Writes beyond that fail with ENOSPC, "No space left on device" (OSError errno 28 in
+#   Python, "cp: error writing ...: No space left on device" from the installer). Simulated by a tmpfs (size =
+#   what the folder holds + free_kb) mounted over the folder inside the node, filled with the folder's content; the
+#   node itself has no CAP_SYS_ADMIN, so the mount runs through `podman exec --privileged`. Filling the real folder
+#   instead would fill this machine's disk, which other work shares. `clear` copies what was written into the
+#   tmpfs back to the folder and unmounts it. The tmpfs does not survive a restart of the container (clear first).
+
+
+def _seconds(kw: dict[str, Any], default: float, name: str) -> float:
+    try:
+        value = float(kw["seconds"]) if kw.get("seconds") is not None else default
+    except (TypeError, ValueError):
+        raise SimError(f"{name}: seconds must be a number, not {kw.get('seconds')!r}") from None
+    if not 0 < value <= 3600:
+        raise SimError(f"{name}: seconds must be within (0, 3600], not {value:g}")
+    return value
+
+
+def _fault_host_down(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    config["down"] = {"kind": "host-down", "until": None}
+    return ["host-down"]
+
+
+def _fault_partition(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    """Connections drop now; new ones are refused for ``seconds`` (default 20) after ``now`` (default: the clock)."""
+    seconds = _seconds(kw, 20.0, "partition")
+    now = float(kw["now"]) if kw.get("now") is not None else time.time()
+    config["down"] = {"kind": "partition", "until": round(now + seconds, 3)}
+    return ["partition"]
+
+
+def _fault_slow_host(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    what = kw.get("what") or [*SLOW_TARGETS]
+    if isinstance(what, str):
+        what = [w.strip() for w in what.split(",") if w.strip()]
+    unknown = sorted(set(what) - set(SLOW_TARGETS))
+    if unknown or not what:
+        raise SimError(f"slow-host: what must be a comma list of {', '.join(SLOW_TARGETS)}, not {unknown or what}")
+    config["slow"] = {"seconds": _seconds(kw, 2.0, "slow-host"), "what": [w for w in SLOW_TARGETS if w in what]}
     return []
+
+
+def _fault_disk_full(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    target = kw.get("target") or "state"
+    if target not in DISK_TARGETS:
+        raise SimError(f"disk-full: target must be one of {', '.join(DISK_TARGETS)}, not {target!r}")
+    free_kb = kw.get("free_kb")
+    free_kb = 16 if free_kb is None else free_kb
+    if not isinstance(free_kb, int) or isinstance(free_kb, bool) or free_kb < 0:
+        raise SimError(f"disk-full: free_kb must be a whole number >= 0, not {free_kb!r}")
+    actions = ["disk-clear"] if config.get("disk_full") else []   # another target or size: the old mount goes first
+    config["disk_full"] = {"target": target, "free_kb": free_kb}
+    return [*actions, "disk-full"]
+
+
+def _fault_clear(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    actions = ["disk-clear"] if config.get("disk_full") else []
+    config.update(health={}, hbm_used_mb={}, faults=[], down=None, slow=None, disk_full=None)
+    return actions
 
 
 def _action(name: str) -> Callable[[dict[str, Any], dict[str, Any]], list[str]]:
@@ -426,8 +511,14 @@ FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[str]]] = {
     "corrupt-lib": _action("corrupt-lib"),
     "vendor-not-first": _action("vendor-not-first"),
     "env-not-sourced": _action("env-not-sourced"),
+    "host-down": _fault_host_down,
+    "partition": _fault_partition,
+    "slow-host": _fault_slow_host,
+    "disk-full": _fault_disk_full,
     "clear": _fault_clear,
 }
+# sim-apply actions that mount or unmount: run with `podman exec --privileged` (the node has no CAP_SYS_ADMIN)
+PRIVILEGED_ACTIONS = frozenset({"disk-full", "disk-clear"})
 
 
 def apply_fault(config: dict[str, Any], fault: str, **kw: Any) -> tuple[dict[str, Any], list[str]]:
@@ -436,7 +527,7 @@ def apply_fault(config: dict[str, Any], fault: str, **kw: Any) -> tuple[dict[str
         raise SimError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     new = json.loads(json.dumps(config))
     actions = FAULTS[fault](new, kw)
-    entry = {"fault": fault, **{k: v for k, v in kw.items() if v is not None}}
+    entry = {"fault": fault, **{k: v for k, v in kw.items() if v is not None and k != "now"}}
     new["fault_log"] = [*new.get("fault_log", []), entry]
     normalize(new)
     return new, actions
@@ -464,7 +555,10 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     FlashAttention results of the package with that version, e.g. ``9.0.1``, or of every package, come out
     wrong), ``corrupt-lib``, ``vendor-not-first``, ``env-not-sourced`` (the vendor library registration in
     /etc/ld.so.conf.d and the package's set_env.bash removed: a fresh process finds no vendor library),
-    ``clear`` (health, HBM use and flags back to normal).
+    ``host-down`` (every process killed, port 22 refuses connections until clear), ``partition`` (seconds=20:
+    every SSH connection dropped, new ones refused for that long), ``slow-host`` (seconds=2, what="ssh,npu-smi,check"
+    or a part of it), ``disk-full`` (target="state"|"opp", free_kb=16), ``clear`` (every fault above undone; a
+    host that was down answers again before this returns). See the comment above ``_fault_host_down``.
     """
     fleet = load_fleet(dir)
     entry = _find_host(fleet, host)
@@ -473,11 +567,28 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     config, actions = apply_fault(before, fault, **kw)
     _write_json(path, config)
     argv = [*SIM_APPLY, *(f"--action={a}" for a in actions)]
-    proc = podman("exec", entry["name"], *argv, check=False)
+    privileged = ["--privileged"] if PRIVILEGED_ACTIONS.intersection(actions) else []
+    proc = podman("exec", *privileged, entry["name"], *argv, check=False)
     if proc.returncode != 0:
         _write_json(path, before)
         raise SimError(f"{entry['name']}: {fault}: sim-apply failed ({proc.returncode}): {proc.stderr.strip()}")
+    if fault in ("host-down", "partition"):
+        _wait_port_closed(entry["address"], config["down"]["until"])
+    elif before.get("down") and not config.get("down"):
+        _wait_sshd(entry["name"], entry["address"], time.monotonic() + 30)
     return config
+
+
+def _wait_port_closed(address: str, until: float | None) -> None:
+    """Wait until the host's port 22 refuses connections (sim-init reaps the killed sshd); a partition that ends
+    within the wait may have opened it again."""
+    deadline = time.monotonic() + 10
+    while _listening(address):
+        if until is not None and time.time() >= until:
+            return
+        if time.monotonic() > deadline:
+            raise SimError(f"{address}:22 still answers after the fault")
+        time.sleep(0.05)
 
 
 def ssh_argv(dir: str | Path, host: str | int) -> list[str]:  # noqa: A002
@@ -539,13 +650,19 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--mb", type=int)
     f.add_argument("--version")
     f.add_argument("--layout", choices=["toolkit", "cann"])
+    f.add_argument("--seconds", type=float, help="partition: how long (20); slow-host: the delay (2)")
+    f.add_argument("--what", help=f"slow-host: comma list of {','.join(SLOW_TARGETS)} (all)")
+    f.add_argument("--target", choices=DISK_TARGETS, help="disk-full: state (/var/lib/ascend-fa) or opp "
+                   "(CANN opp/vendors); default state")
+    f.add_argument("--free-kb", type=int, help="disk-full: KiB left free (16)")
     lst = sub.add_parser("list", help="list fleets known to podman")
     lst.add_argument("--json", action="store_true")
     return parser
 
 
 def _cli_fault_kw(args: argparse.Namespace) -> dict[str, Any]:
-    kw: dict[str, Any] = {k: getattr(args, k) for k in ("chip", "level", "mb", "version", "layout")}
+    kw: dict[str, Any] = {k: getattr(args, k) for k in ("chip", "level", "mb", "version", "layout", "seconds", "what",
+                                                        "target", "free_kb")}
     if args.npu is not None:
         kw["npu"] = args.npu if args.npu == "all" else int(args.npu)
     return {k: v for k, v in kw.items() if v is not None}
@@ -567,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "inject-fault":
             config = inject_fault(args.dir, args.host, args.fault, **_cli_fault_kw(args))
             print(json.dumps({k: config[k] for k in ("cann_version", "torch_npu_version", "health", "hbm_used_mb",
-                                                     "faults")}))
+                                                     "faults", "down", "slow", "disk_full")}))
         else:
             fleets = list_fleets()
             if args.json:

@@ -12,13 +12,14 @@ Unknown options and ids print an error and exit non-zero, as the real tool does.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 if __package__:
-    from .simnode import MODELS, Chip, HostConfigError, Model, chips, load_host
+    from .simnode import MODELS, Chip, HostConfigError, Model, chips, load_host, slow_seconds
 else:  # run as /opt/ascend-sim/node/npu-smi inside a node
-    from simnode import MODELS, Chip, HostConfigError, Model, chips, load_host
+    from simnode import MODELS, Chip, HostConfigError, Model, chips, load_host, slow_seconds
 
 USAGE = """Usage: npu-smi info <watch|proc|-h|-m|-l|-t type> [Options...]
        npu-smi -v | --version
@@ -321,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, HostConfigError) as exc:
         print(f"dcmi model initialized failed, because the device is used. ret is -8020 ({exc})", file=sys.stderr)
         return 8020 % 256
+    # fault slow-host (what npu-smi): a busy or degraded driver makes the real tool take seconds per call
+    delay = slow_seconds(host, "npu-smi")
+    if delay:
+        time.sleep(delay)
     try:
         sys.stdout.write(run(args, host))
     except UsageError as exc:

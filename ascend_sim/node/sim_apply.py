@@ -17,11 +17,13 @@ moved to the new version's path and ``opp/vendors/*`` is removed except ``config
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -29,15 +31,20 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from .simnode import MODELS, HostConfigError, load_host, soc_dir, version_tuple
+    from .simnode import MODELS, SSHD_DOWN_FILE, STATE_DIR, HostConfigError, load_host, slow_seconds, soc_dir, version_tuple
 else:  # run as /opt/ascend-sim/node/sim-apply inside a node
-    from simnode import MODELS, HostConfigError, load_host, soc_dir, version_tuple
+    from simnode import MODELS, SSHD_DOWN_FILE, STATE_DIR, HostConfigError, load_host, slow_seconds, soc_dir, version_tuple
 
 NODE_DIR = "/opt/ascend-sim/node"
 TORCH_DIR = "/opt/ascend-sim/torch"
 STATE = "var/lib/ascend-sim/state.json"
 DIST_PACKAGES = "usr/local/lib/python3.11/dist-packages"
 HEADER = "SIMULATOR (ascend-sim)"
+SLOW_SSH = "/var/lib/ascend-sim/slow-ssh"   # seconds read by sim-slow-shell
+SLOW_SHELL = f"{NODE_DIR}/sim-slow-shell"
+DEFAULT_ROOT_SHELL = "/bin/bash"
+UNDER_DIR = "/run/ascend-sim/under"   # the folders a disk-full tmpfs hides, bind-mounted here
+DISK_FULL_FS = "ascend-sim-disk-full"
 
 
 # ------------------------------------------------------------------------------------------- pure renderers
@@ -501,11 +508,229 @@ def action_env_not_sourced(node: Node) -> None:
         subprocess.run(["ldconfig"], capture_output=True, check=False)
     node.changes.extend(f"removed {p}" for p in removed)
 
+# ------------------------------------------------------------------------------ connectivity and resource faults
+# host.json ``down`` / ``slow`` are states (laid out on every run, so they survive a container restart); killing
+# processes and (un)mounting a size-limited folder are one-shot actions run by ``ascend_sim.fleet.inject_fault``.
+
+
+def ensure_sshd_state(node: Node) -> None:
+    """host.json ``down`` -> ``/run/ascend-sim/sshd-down``, which sim-init (PID 1) reads: while it says so, sshd
+    is not running and the host's port 22 refuses connections."""
+    path = node.path(SSHD_DOWN_FILE)
+    down = node.host.get("down")
+    if down:
+        node.write(path, json.dumps({"kind": down["kind"], "until": down.get("until")}) + "\n")
+    else:
+        node.note(remove(path), f"removed {path}")
+
+
+def login_shell(passwd: str, user: str) -> str | None:
+    """The login shell of ``user`` in /etc/passwd text."""
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) == 7 and fields[0] == user:
+            return fields[6]
+    return None
+
+
+def set_login_shell(passwd: str, user: str, shell: str) -> str:
+    """/etc/passwd text with ``user``'s login shell set to ``shell``."""
+    out = []
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) == 7 and fields[0] == user:
+            line = ":".join([*fields[:6], shell])
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def ensure_slow(node: Node) -> None:
+    """Fault slow-host with ``ssh``: root's login shell becomes sim-slow-shell, which sleeps the seconds in
+    /var/lib/ascend-sim/slow-ssh before each command; off again: the shell root had before. (npu-smi and the
+    torch_npu stand-in read host.json ``slow`` themselves.)"""
+    seconds = slow_seconds(node.host, "ssh")
+    marker = node.path(SLOW_SSH)
+    if seconds:
+        node.write(marker, f"{seconds:g}\n")
+    else:
+        node.note(remove(marker), f"removed {marker}")
+    passwd = node.path("/etc/passwd")
+    if not passwd.is_file():
+        return
+    text = passwd.read_text()
+    current = login_shell(text, "root")
+    if seconds and current != SLOW_SHELL:
+        node.state["root_shell"] = current or DEFAULT_ROOT_SHELL
+        want = SLOW_SHELL
+    elif not seconds and current == SLOW_SHELL:
+        want = node.state.pop("root_shell", DEFAULT_ROOT_SHELL)
+    else:
+        return
+    node.write(passwd, set_login_shell(text, "root", want), 0o644)
+
+
+def list_processes(proc: Path = Path("/proc")) -> list[tuple[int, int, str]]:
+    """(pid, ppid, comm) of every process in this PID namespace."""
+    out = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        out.append((int(entry.name), ppid, comm))
+    return out
+
+
+def ancestors(pid: int, procs: Sequence[tuple[int, int, str]]) -> set[int]:
+    parent = {p: pp for p, pp, _ in procs}
+    chain = set()
+    while pid and pid not in chain:
+        chain.add(pid)
+        pid = parent.get(pid, 0)
+    return chain
+
+
+SSHD_NAMES = ("sshd", "sshd-session")
+
+
+def pick_victims(procs: Sequence[tuple[int, int, str]], kind: str, keep: set[int]) -> list[int]:
+    """The processes a fault kills: ``host-down`` every process but PID 1 (sim-init stands for the machine) and
+    ``keep`` (this sim-apply and its parents); ``partition`` every sshd (the listener and each connection's
+    session process), so established connections drop while what they started keeps running."""
+    if kind == "host-down":
+        return sorted(p for p, _, _ in procs if p != 1 and p not in keep)
+    return sorted(p for p, _, comm in procs if p != 1 and p not in keep and comm in SSHD_NAMES)
+
+
+def kill_for(node: Node, kind: str) -> None:
+    if node.root != Path("/"):
+        raise ActionError(f"{kind}: only inside a node (root /)")
+    procs = list_processes()
+    pid1 = next((comm for pid, _, comm in procs if pid == 1), "")
+    if pid1 in SSHD_NAMES:
+        raise ActionError(f"{kind}: PID 1 is sshd (this node was started before sim-init): recreate the fleet")
+    victims = pick_victims(procs, kind, ancestors(os.getpid(), procs))
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    node.changes.append(f"{kind}: killed {len(victims)} processes")
+
+
+def action_host_down(node: Node) -> None:
+    """The host is lost (power cut, kernel panic): every process dies, sshd stays stopped until cleared."""
+    kill_for(node, "host-down")
+
+
+def action_partition(node: Node) -> None:
+    """The host's connections drop: every sshd dies; what they started keeps running; sshd comes back when
+    host.json ``down.until`` has passed (sim-init) or on clear."""
+    kill_for(node, "partition")
+
+
+def _unescape_mount(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text: str) -> dict[str, str]:
+    """Mount point -> file system type, from /proc/self/mountinfo (the last mount on a point wins)."""
+    out = {}
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if sep and len(fields) >= 5 and right.split():
+            out[_unescape_mount(fields[4])] = right.split()[0]
+    return out
+
+
+def tmpfs_size(used_bytes: int, free_kb: int, page: int = 4096) -> int:
+    """A tmpfs size that holds ``used_bytes`` with ``free_kb`` KiB free (whole pages)."""
+    want = used_bytes + free_kb * 1024
+    return max(page, -(-want // page) * page)
+
+
+def disk_path(node: Node, target: str) -> Path:
+    """The folder a disk-full fault limits: the deploy tool's state folder or CANN's opp/vendors."""
+    return node.path(STATE_DIR) if target == "state" else node.cann_home / "opp/vendors"
+
+
+def _mounts() -> dict[str, str]:
+    return parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+
+
+def _sh(argv: Sequence[str]) -> None:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ActionError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()} (mounting needs "
+                          "CAP_SYS_ADMIN: ascend_sim.fleet runs this fault with podman exec --privileged)")
+
+
+def action_disk_full(node: Node) -> None:
+    """Fault disk-full: a tmpfs over the target folder holding its current content with ``free_kb`` KiB left, so
+    the next large write fails with ENOSPC ("No space left on device"), as on a full root or /var file system.
+    The original folder stays reachable (bind-mounted under /run/ascend-sim/under) for ``disk-clear``."""
+    spec = node.host.get("disk_full")
+    if not spec:
+        raise ActionError("disk-full: host.json has no disk_full")
+    if node.root != Path("/"):
+        raise ActionError("disk-full: only inside a node (root /)")
+    path = disk_path(node, spec["target"])
+    path.mkdir(parents=True, exist_ok=True)
+    mounts = node.state.setdefault("disk_full_mounts", {})
+    if _mounts().get(str(path)) != "tmpfs":
+        under = Path(UNDER_DIR) / hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        under.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o7777
+        _sh(["mount", "--bind", str(path), str(under)])
+        try:
+            _sh(["mount", "-t", "tmpfs", "-o", f"mode={mode:o}", DISK_FULL_FS, str(path)])
+        except ActionError:
+            _sh(["umount", str(under)])
+            raise
+        mounts[str(path)] = str(under)
+        node.save_state()
+        _sh(["cp", "-a", f"{under}/.", f"{path}/"])
+    st = os.statvfs(path)
+    size = tmpfs_size((st.f_blocks - st.f_bfree) * st.f_frsize, spec["free_kb"])
+    _sh(["mount", "-o", f"remount,size={size}", str(path)])
+    node.changes.append(f"disk-full: {path} is a {size // 1024} KiB tmpfs with {spec['free_kb']} KiB free")
+
+
+def action_disk_clear(node: Node) -> None:
+    """Undo disk-full: what the host wrote into the full folder replaces the hidden original (a disk that was
+    full keeps what was written), then the tmpfs and the bind mount go. Nothing to do without a mount."""
+    mounts = node.state.get("disk_full_mounts") or {}
+    if not mounts:
+        return
+    if node.root != Path("/"):
+        raise ActionError("disk-clear: only inside a node (root /)")
+    active = _mounts()
+    for path, under in list(mounts.items()):
+        if active.get(path) == "tmpfs" and under in active:
+            for entry in Path(under).iterdir():
+                remove(entry)
+            _sh(["cp", "-a", f"{path}/.", f"{under}/"])
+            _sh(["umount", path])
+        if under in active:
+            _sh(["umount", under])
+        with contextlib.suppress(OSError):
+            Path(under).rmdir()
+        del mounts[path]
+        node.changes.append(f"disk-clear: {path} back on its own file system")
+
 
 ACTIONS: dict[str, Callable[[Node], None]] = {
     "corrupt-lib": action_corrupt_lib,
     "vendor-not-first": action_vendor_not_first,
     "env-not-sourced": action_env_not_sourced,
+    "host-down": action_host_down,
+    "partition": action_partition,
+    "disk-full": action_disk_full,
+    "disk-clear": action_disk_clear,
 }
 
 
@@ -520,6 +745,8 @@ def apply(host: dict[str, Any], root: Path = Path("/"), node_dir: Path = Path(NO
         ensure_cann(node)
     ensure_npu_smi(node)
     ensure_python(node)
+    ensure_sshd_state(node)
+    ensure_slow(node)
     for name in actions:
         ACTIONS[name](node)
     node.save_state()

@@ -84,7 +84,21 @@ DEFAULTS: dict[str, Any] = {
     "driver_compatible_fw": None,
     "firmware_compatible_drv": None,
     "ascend_home": "/usr/local/Ascend",
+    # connectivity and resource faults (ascend_sim.fleet host-down / partition / slow-host / disk-full)
+    "down": None,  # {"kind": "host-down" | "partition", "until": epoch seconds | None (until cleared)}
+    "slow": None,  # {"seconds": float, "what": ["ssh", "npu-smi", "check"]}
+    "disk_full": None,  # {"target": "state" | "opp", "free_kb": int}
 }
+
+# What the slow-host fault can slow down: every command over SSH (root's login shell), npu-smi, and the torch_npu
+# stand-in's device initialisation (so fa_check.py, the verification).
+SLOW_TARGETS = ("ssh", "npu-smi", "check")
+DOWN_KINDS = ("host-down", "partition")
+# disk-full targets: the deploy tool's state folder (its default fa_state_dir) or CANN's opp/vendors folder
+DISK_TARGETS = ("state", "opp")
+STATE_DIR = "/var/lib/ascend-fa"
+# sim-apply writes it from host.json "down"; sim-init (PID 1) keeps sshd stopped while it says so
+SSHD_DOWN_FILE = "/run/ascend-sim/sshd-down"
 
 
 class HostConfigError(ValueError):
@@ -123,7 +137,38 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     for level in host["health"].values():
         if level not in HEALTH_VALUES:
             raise HostConfigError(f"health must be one of {HEALTH_VALUES}, not {level!r}")
+    _check_fault_keys(host)
     return host
+
+
+def _check_fault_keys(host: dict[str, Any]) -> None:
+    down, slow, disk = host["down"], host["slow"], host["disk_full"]
+    if down is not None and (not isinstance(down, dict) or down.get("kind") not in DOWN_KINDS
+                             or not isinstance(down.get("until"), (int, float, type(None)))):
+        raise HostConfigError(f"down must be null or {{kind: one of {DOWN_KINDS}, until: epoch seconds|null}}, "
+                              f"not {down!r}")
+    if slow is not None:
+        if not isinstance(slow, dict) or not isinstance(slow.get("seconds"), (int, float)) \
+                or not 0 <= slow["seconds"] <= 3600:
+            raise HostConfigError(f"slow must be null or {{seconds: 0..3600, what: [...]}}, not {slow!r}")
+        what = slow.get("what")
+        if not isinstance(what, list) or not what or any(w not in SLOW_TARGETS for w in what):
+            raise HostConfigError(f"slow.what must be a non-empty list of {SLOW_TARGETS}, not {what!r}")
+    if disk is not None and (not isinstance(disk, dict) or disk.get("target") not in DISK_TARGETS
+                             or not isinstance(disk.get("free_kb"), int) or disk["free_kb"] < 0):
+        raise HostConfigError(f"disk_full must be null or {{target: one of {DISK_TARGETS}, free_kb: >= 0}}, "
+                              f"not {disk!r}")
+
+
+def slow_seconds(host: dict[str, Any], what: str) -> float:
+    """Seconds the slow-host fault adds to ``what`` (one of :data:`SLOW_TARGETS`) on this host; 0 when off."""
+    slow = host.get("slow")
+    if not isinstance(slow, dict) or what not in (slow.get("what") or []):
+        return 0.0
+    try:
+        return max(0.0, float(slow.get("seconds") or 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def load_host(path: str | None = None) -> dict[str, Any]:

@@ -51,6 +51,14 @@ def _read_version() -> str:
 
 __version__ = _read_version()
 
+# SIMULATED fault slow-host (what "check"): the device takes this long to initialise (a degraded card or driver
+# under load), so a verification can run into fa_verify_timeout.
+_delay = _host.slow_seconds("check")
+if _delay:
+    import time as _time
+
+    _time.sleep(_delay)
+
 _mismatch = _host.torch_npu_cann_mismatch(__version__)
 if _mismatch:
     # what the real wheel does against the wrong CANN (e.g. triton-lang/triton-ascend #328)

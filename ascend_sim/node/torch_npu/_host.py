@@ -55,6 +55,19 @@ def load_host() -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def slow_seconds(what: str, host: dict | None = None) -> float:
+    """SIMULATED fault slow-host: seconds host.json ``slow`` adds to ``what`` ("check": the device
+    initialisation of every torch_npu process, so fa_check.py); 0 when off. Mirrors simnode.slow_seconds."""
+    host = load_host() if host is None else host
+    slow = host.get("slow")
+    if not isinstance(slow, dict) or what not in (slow.get("what") or []):
+        return 0.0
+    try:
+        return max(0.0, float(slow.get("seconds") or 0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def soc_version(host: dict | None = None) -> str:
     """CANN soc_version of the host's chips, e.g. Ascend910B3, Ascend910_9392, Ascend310P3."""
     host = load_host() if host is None else host
