@@ -102,7 +102,7 @@ class HostReport:
     fa_supported_reason: str | None = None
     run_state: str | None = None         # ok | changed | failed | unreachable | not run (None: no run)
     run_message: str | None = None
-    change: str | None = None            # fa_rollout_result: installed|upgraded|reinstalled|unchanged|rolled_back|failed
+    change: str | None = None            # fa_rollout_result: installed|upgraded|reinstalled|verified|unchanged|rolled_back|failed
     verify_ok: bool | None = None
     verify_summary: str | None = None
     checked_at: str | None = None
@@ -384,7 +384,7 @@ def _pkg_name(recipe: Any, sha256: Any) -> str | None:
     return _text(recipe) or (f"sha256 {sha[:12]}" if sha else None)
 
 
-ROLLOUT_AFTER = {"installed": "to", "upgraded": "to", "reinstalled": "to", "rolled_back": "from"}
+ROLLOUT_AFTER = {"installed": "to", "upgraded": "to", "reinstalled": "to", "verified": "to", "rolled_back": "from"}
 
 
 def current_package(ascend: Mapping[str, Any], rollout: Mapping[str, Any] | None) -> dict[str, Any]:

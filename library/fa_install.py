@@ -276,6 +276,9 @@ def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
                                              move=transfer_dir(params) is not None)
     except InstallError as exc:
         return True, dict(msg=str(exc), previous=before, **exc.extra)
+    except OSError as exc:   # e.g. ENOSPC in the state folder outside the steps that restore: a message, not a traceback
+        return True, dict(msg=f"{params['state_dir']}: {exc}. Fix: free space or fix permissions there and rerun "
+                              "(what the host had is kept: the manifest is written last)", previous=before)
     if not changed:
         return False, dict(changed=False, manifest=before, previous=(before or {}).get("previous"))
     return False, dict(changed=True, manifest=manifest, previous=before)

@@ -250,11 +250,17 @@ class Installer:
         kept = self.kept_path(sha)
         if os.path.abspath(package) != os.path.abspath(kept):
             partial = f"{kept}.partial"
-            if move:
-                shutil.move(package, partial)   # a rename on the same file system, else copy + remove
-            else:
-                shutil.copy2(package, partial)
-            os.replace(partial, kept)
+            try:
+                if move:
+                    shutil.move(package, partial)   # a rename on the same file system, else copy + remove
+                else:
+                    shutil.copy2(package, partial)
+                os.replace(partial, kept)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.remove(partial)
+                raise InstallError(f"cannot keep the package as {kept}: {exc}; nothing was installed. Fix: free space "
+                                   f"in {self.pkg_dir} (or set fa_state_dir on a larger file system) and rerun") from exc
         os.chmod(kept, 0o755)
         return kept
 
@@ -295,18 +301,26 @@ class Installer:
         opp = self.opp_path()
         vendor_dir = self.vendor_dir(opp)
         config_ini = os.path.join(opp, "vendors", "config.ini")
-        saved = self.backup(vendor_dir, config_ini)
+        try:
+            saved = self.backup(vendor_dir, config_ini)
+        except OSError as exc:
+            shutil.rmtree(os.path.join(self.state_dir, "backup"), ignore_errors=True)
+            raise InstallError(f"cannot back up {vendor_dir} before installing: {exc}; nothing was installed. Fix: free "
+                               f"space in {self.state_dir} and rerun") from exc
         started = now_iso()
         try:
             output = self.run_installer(kept)
             self.check_libraries(vendor_dir)
             self.register(vendor_dir)
-        except InstallError:
+        except (InstallError, OSError) as exc:
             self.restore(saved, vendor_dir, config_ini)
             if old and os.path.isdir(old.get("vendor_dir") or ""):
                 self.register(old["vendor_dir"])
             self.run("ldconfig")
-            raise
+            if isinstance(exc, InstallError):
+                raise
+            raise InstallError(f"installing {os.path.basename(package)} failed: {exc}; the previous tree was restored. "
+                               "Fix: free space or fix permissions there and rerun") from exc
         previous = manifest_entry(old) if old else None
         if previous and previous.get("sha256") == sha:
             previous = old.get("previous")
@@ -368,8 +382,8 @@ class Installer:
             return False, None, "no ascend-fa package on this host: nothing to roll back"
         target = verified_entry(read_verify_record(self.state_dir))
         if target and target["sha256"] == cur.get("sha256"):
-            return False, cur, (f"{cur.get('recipe')} is itself the last package that passed verification on this host: "
-                                "there is nothing verified to go back to, so it stays")
+            return False, cur, (f"{cur.get('recipe')}, the package installed now, is the last one that passed "
+                                "verification on this host: nothing older and verified to go back to, so it stays")
         if not target:
             if self.check_mode:
                 return True, {"would_remove": cur.get("vendor_dir")}, "would remove: no package passed verification here"

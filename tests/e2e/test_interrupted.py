@@ -189,3 +189,26 @@ def test_controller_killed_mid_verify_is_verified_again_and_rolled_back(fleet, o
     # the host kept the package it rolled back to, and the new one stays kept for the next attempt
     kept = fleet.sh(host, "ls /var/lib/ascend-fa/packages").stdout.split()
     assert f"{fleet.manifest(host)['sha256']}.run" in kept
+
+
+def test_rollback_playbook_registers_the_restored_package_in_the_sites_ld_conf_file(fleet, on_old):
+    """playbooks/rollback_fa.yml had its own copy of the rollback call without ldconfig_file: a site's
+    fa_install_ldconfig_file was ignored and the default file was written beside it. Both callers now include
+    roles/fa_install/tasks/rollback.yml."""
+    host = on_old
+    custom = "/etc/ld.so.conf.d/zz-site-fa.conf"
+    args = ["-e", json.dumps({"fa_recipe": NEW, "fa_install_ldconfig_file": custom})]
+    run = fleet.play("deploy_fa.yml", *args)
+    assert run.rc == 0, run.out[-3000:]
+    fleet.sh(host, "rm -f /etc/ld.so.conf.d/ascend-fa.conf")
+    assert fleet.sh(host, f"test -s {custom}").returncode == 0
+    run = fleet.play("playbooks/rollback_fa.yml", *args)
+    assert run.rc == 0, run.out[-3000:]
+    assert fleet.manifest(host)["recipe"] == OLD
+    vendor_lib = fleet.manifest(host)["vendor_dir"] + "/op_api/lib"
+    assert vendor_lib in fleet.sh(host, f"cat {custom}").stdout
+    assert fleet.sh(host, "test -e /etc/ld.so.conf.d/ascend-fa.conf").returncode != 0, "default file written too"
+    # back to the default file for the other tests
+    fleet.sh(host, f"rm -f {custom}")
+    run = fleet.play("deploy_fa.yml", "-e", f"fa_recipe={OLD}", "-e", "fa_install_force=true")
+    assert run.rc == 0, run.out[-3000:]

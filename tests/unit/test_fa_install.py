@@ -209,3 +209,26 @@ def test_a_second_run_on_the_same_host_waits_for_the_lock_then_fails_naming_the_
         pass
     with host_lock(str(tmp_path), timeout=0.3, poll=0.1):     # released with the first holder
         pass
+
+
+def test_a_full_state_folder_is_a_clear_failure_and_leaves_no_partial_copy(env, monkeypatch):
+    """ENOSPC while keeping the package (a .run larger than the free space) was an uncaught OSError: 'MODULE
+    FAILURE' and a packages/<sha>.run.partial left behind."""
+    import errno
+    import shutil as sh
+
+    tmp, opp, set_env = env
+    p1, s1 = make_pkg(tmp, "1")
+    meta = {"recipe": "r1", "build_key": "k1"}
+    inst = installer(tmp, set_env, meta, sha256=s1)
+    real_copy = sh.copy2
+
+    def full_disk(src, dst, *a, **kw):
+        real_copy(src, dst, *a, **kw)
+        raise OSError(errno.ENOSPC, "No space left on device", dst)
+
+    monkeypatch.setattr(sh, "copy2", full_disk)
+    with pytest.raises(InstallError, match=r"No space left on device.*nothing was installed. Fix: free space"):
+        inst.install(p1, s1, meta)
+    assert not [n for n in os.listdir(tmp / "state/packages") if n.endswith(".partial")]
+    assert inst.current() is None and not (opp / "vendors/ascendfa_transformer").exists()
