@@ -19,7 +19,6 @@ library/*.py                   plugins/modules/*.py, ``from ansible.module_utils
 module_utils/*.py              plugins/module_utils/*.py (same rewrite where they import each other)
 action_plugins/*.py            plugins/action/*.py (same rewrite; fa_install, fa_report, fa_gate, fa_converged,
                                fa_lock); one that imports ascend_fa gets the vendored copy below
-lookup_plugins/*.py            plugins/lookup/*.py (fa_forks); ``query('fa_forks')`` -> ``query('ascend.fa.fa_forks')``
 filter_plugins/ascend_fa.py    plugins/filter/ascend_fa.py, importing the vendored copy below
 ascend_fa/<pure modules>       plugins/module_utils/ascend_fa/ (the filter's import closure: compat, checklist,
                                buildplan, recipes, artifacts, versions + data/compat.yml); stdlib, PyYAML and
@@ -157,14 +156,6 @@ def rewrite_filter_names(text: str, names: list[str]) -> str:
     return re.sub(rf"""(\bmap\(\s*)(["'])({alt})\2""", rf"\1\2{FQCN}.\3\2", text)
 
 
-def rewrite_lookup_names(text: str, names: list[str]) -> str:
-    """Short lookup names -> ``ascend.fa.<name>`` in ``lookup('name'`` and ``query('name'`` (FQCN, as for filters)."""
-    if not names:
-        return text
-    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.sub(rf"""(\b(?:lookup|query|q)\(\s*)(["'])({alt})\2""", rf"\1\2{FQCN}.\3\2", text)
-
-
 def _imports(source: str) -> list[tuple[str, list[str]]]:
     """(module, names) of every import statement (absolute ones; names empty for ``import x``)."""
     found = []
@@ -300,9 +291,6 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
             vendored += [m for m in vendor_closure(root, text) if m not in vendored]
             text = rewrite_filter_plugin(text)
         _write(coll / "plugins" / "action" / src.name, rewrite_module_utils_imports(text, mu_names))
-    lookups = sorted((root / "lookup_plugins").glob("*.py"))
-    for src in lookups:
-        _write(coll / "plugins" / "lookup" / src.name, src.read_text(encoding="utf-8"))
     for src in sorted((root / "module_utils").glob("*.py")):
         _write(coll / "plugins" / "module_utils" / src.name,
                rewrite_module_utils_imports(src.read_text(encoding="utf-8"), mu_names))
@@ -334,7 +322,7 @@ def stage(root: Path = ROOT, out: Path | None = None) -> Path:
         for path in sorted((coll / sub).rglob("*")):
             if path.is_file() and path.suffix in (".yml", ".yaml", ".j2"):
                 text = path.read_text(encoding="utf-8")
-                new = rewrite_lookup_names(rewrite_filter_names(text, jinja_names), [p.stem for p in lookups])
+                new = rewrite_filter_names(text, jinja_names)
                 if new != text:
                     path.write_text(new, encoding="utf-8")
     roles = sorted(p.name for p in (coll / "roles").iterdir() if p.is_dir())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -88,10 +89,9 @@ def test_tarball_holds_the_collection_layout(built):
         assert f"plugins/module_utils/{mu.name}" in names
     for act in (ROOT / "action_plugins").glob("*.py"):
         assert f"plugins/action/{act.name}" in names
-    assert "plugins/lookup/fa_forks.py" in names
     with tarfile.open(tarball) as tar:
         deploy = _member(tar, "playbooks/deploy.yml")
-    assert "query('ascend.fa.fa_forks')" in deploy and "query('fa_forks')" not in deploy
+    assert "default(ansible_forks)" in deploy       # the run's forks: Ansible's own magic variable, no lookup plugin
     assert "ansible_run_tags | ascend.fa.fa_steps(ansible_skip_tags)" in deploy
     # the filter uses the vendored ascend_fa (no pip install ascend-fa in the EE)
     assert "from ascend_fa" not in filt and "sys.path.insert" not in filt
@@ -142,36 +142,25 @@ def test_playbooks_resolve_by_fqcn(installed):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def test_fa_forks_lookup_from_the_collection_and_the_checkout(installed, tmp_path):
-    """fa_forks is the run's forks: ansible-playbook -f when given, else the configuration."""
+def test_the_deploy_batch_defaults_to_the_runs_forks(installed, tmp_path):
+    """The rollout play's serial defaults to ansible_forks: ansible-playbook -f when given, else the configuration
+    (the repo's ansible.cfg: forks = 16). A play with more hosts than forks makes the controller busy-poll."""
     work, cfg, colls = installed
-    pb = work / "forks.yml"
-    pb.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-                  "    - ansible.builtin.debug:\n        msg: \"forks={{ query('ascend.fa.fa_forks') | first }}\"\n")
-    for args, want in ((["-f", "7"], "forks=7"), ([], "forks=5")):
-        p = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb), *args],
-                           cwd=work, env=clean_env(cfg, colls), capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0 and want in p.stdout, p.stdout + p.stderr
-    # from the checkout, through the repo's ansible.cfg (forks = 16)
-    env = {**clean_env(ROOT / "ansible.cfg", colls)}
-    local = tmp_path / "forks_checkout.yml"
-    local.write_text(pb.read_text().replace("ascend.fa.fa_forks", "fa_forks"))
-    p = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(local)], cwd=ROOT,
-                       env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and "forks=16" in p.stdout, p.stdout + p.stderr
-
-
-def test_fa_forks_rejects_nonsense():
-    spec = importlib.util.spec_from_file_location("fa_forks_lookup", ROOT / "lookup_plugins/fa_forks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.effective_forks({"forks": 32}, 16) == 32 and mod.effective_forks({}, 16) == 16
-    assert mod.effective_forks({"forks": None}, "8") == 8
-    with pytest.raises(Exception, match="fa_forks: forks 0 must be at least 1"):
-        mod.effective_forks({}, 0)
-    with pytest.raises(Exception, match="fa_forks: forks 'x' is not a number"):
-        mod.effective_forks({"forks": "x"}, 16)
-
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_connection: local}}\n" for i in range(5)))
+    pb = tmp_path / "forks.yml"
+    deploy = (ROOT / "playbooks/deploy.yml").read_text()
+    serial = re.search(r'^  serial: (".*")$', deploy.split("- name: Install and verify")[1], re.M).group(1)
+    pb.write_text(f"- hosts: all\n  gather_facts: false\n  serial: {serial}\n  tasks:\n"
+                  "    - ansible.builtin.debug:\n        msg: \"batch={{ ansible_play_batch | length }}\"\n")
+    for args, env_cfg, want in ((["-f", "2"], cfg, "batch=2"), ([], cfg, "batch=5"),
+                                ([], ROOT / "ansible.cfg", "batch=5"), (["-e", "fa_rolling_batch=3"], cfg, "batch=3")):
+        p = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inv), str(pb), *args], cwd=work,
+                           env=clean_env(env_cfg, colls), capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and want in p.stdout, (args, p.stdout + p.stderr)
+    p = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inv), str(pb)], cwd=work,
+                       env={**clean_env(cfg, colls), "ANSIBLE_FORKS": "4"}, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "batch=4" in p.stdout and "batch=1" in p.stdout, p.stdout + p.stderr
 
 def test_roles_and_filters_run_from_the_collection(installed):
     """fa_common loads the recipe from the collection's recipes/; the filters run on the vendored ascend_fa."""
@@ -228,13 +217,6 @@ def test_rewrites_touch_only_our_helpers():
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import PROJECT_ROOT" in v
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa.versions import vcmp" in v
     assert "resources.files(__package__)" in v
-
-
-def test_lookup_rewrite():
-    text = "a: \"{{ query('fa_forks') | first }}\"\nb: \"{{ lookup(\"fa_forks\") }}\"\nc: \"{{ query('fa_forks_x') }}\"\n"
-    out = bc.rewrite_lookup_names(text, ["fa_forks"])
-    assert "query('ascend.fa.fa_forks')" in out and 'lookup("ascend.fa.fa_forks")' in out
-    assert "query('fa_forks_x')" in out  # another name: unchanged
 
 
 def test_filter_rewrite_and_vendor_closure():
