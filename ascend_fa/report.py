@@ -25,6 +25,7 @@ import json
 import math
 import os
 import statistics
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -174,48 +175,45 @@ class FleetReport:
 
 
 # ------------------------------------------------------------------------------------------------ loading
-def _untag(obj: dict[str, Any]) -> Any:
-    """ansible-core 2.19 cache payloads carry tagged values as ``{"value": .., "__ansible_type": ..}``."""
-    if "__ansible_type" in obj:
-        for key in ("value", "iso8601"):
-            if key in obj:
-                return obj[key]
-    return obj
+def _plain(value: Any) -> Any:
+    """Ansible's tagged values (``_AnsibleTaggedStr``, ...) as plain Python data: the report is pure data."""
+    return json.loads(json.dumps(value, default=str))
 
 
-def decode_cache_file(text: str) -> dict[str, Any]:
-    """One jsonfile cache file: ansible-core >= 2.19 wraps the facts as a JSON string in ``__payload__``."""
-    data = json.loads(text, object_hook=_untag)
-    if isinstance(data, dict) and isinstance(data.get("__payload__"), str):
-        data = json.loads(data["__payload__"], object_hook=_untag)
-    return data if isinstance(data, dict) else {}
+_PLUGINS_READY = False
 
 
-def _cache_host(name: str) -> tuple[str, int]:
-    """``s1_node1`` -> (``node1``, 1); a file without the schema prefix (older ansible) -> (name, 0)."""
-    head, sep, rest = name.partition("_")
-    if sep and head[:1] == "s" and head[1:].isdigit() and rest:
-        return rest, int(head[1:])
-    return name, 0
+def fact_cache(facts_dir: str | os.PathLike[str]) -> Any:
+    """Ansible's own jsonfile cache plugin on ``facts_dir`` (the one ansible.cfg names): its file format (the schema
+    prefix of the file names, the payload wrapping) is the plugin's business, not ours. No expiry: a report shows
+    every host the cache holds."""
+    global _PLUGINS_READY
+    from ansible.plugins.loader import cache_loader, init_plugin_loader
+
+    if not _PLUGINS_READY:
+        with warnings.catch_warnings():   # inside an Ansible process the loader is already set up: that is fine
+            warnings.simplefilter("ignore", UserWarning)
+            init_plugin_loader()
+        _PLUGINS_READY = True
+    return cache_loader.get("ansible.builtin.jsonfile", _uri=str(facts_dir), _timeout=0, _prefix="")
 
 
 def load_facts(facts_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
-    """host -> cached facts (``ascend`` and friends); the newest cache schema wins for a host cached twice."""
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    """host -> cached facts (``ascend`` and friends), read through Ansible's cache plugin API; an entry the plugin
+    cannot read is skipped."""
     d = Path(facts_dir) if facts_dir else None
     if d is None or not d.is_dir():
         return {}
-    for f in sorted(d.iterdir()):
-        if not f.is_file() or f.name.startswith("."):
-            continue
-        host, schema = _cache_host(f.name)
+    cache = fact_cache(d)
+    found: dict[str, dict[str, Any]] = {}
+    for host in sorted(cache.keys()):
         try:
-            data = decode_cache_file(f.read_text())
-        except (OSError, ValueError):
+            data = _plain(cache.get(host))
+        except Exception:   # noqa: BLE001 - a corrupt entry (the plugin raises its own errors) is left out
             continue
-        if host not in found or schema >= found[host][0]:
-            found[host] = (schema, data)
-    return {h: v for h, (_, v) in found.items()}
+        if isinstance(data, dict):
+            found[host] = data
+    return found
 
 
 def load_results(results_dir: str | os.PathLike[str] | None, kind: str) -> dict[str, dict[str, Any]]:

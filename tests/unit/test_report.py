@@ -34,26 +34,28 @@ def by_host(r: report.FleetReport) -> dict[str, report.HostReport]:
 
 
 # ------------------------------------------------------------------------------------------------ loading
-def test_load_facts_reads_payload_and_plain_cache_files():
+def test_load_facts_reads_the_cache_through_ansibles_plugin():
     facts = report.load_facts(FACTS)
     assert sorted(facts) == HOSTS
     assert facts["atlas-a2-001"]["ascend"]["soc_version"] == "ascend910b3"
     assert facts["atlas-a2-001"]["fa_build_key"] == "ab12cd34ef56ab78"       # a cached set_fact
-    assert facts["atlas-a2-002"]["ascend"]["torch_npu_version"] == "2.8.0"   # plain file, no schema prefix
+    assert facts["atlas-a2-002"]["ascend"]["torch_npu_version"] == "2.8.0"
     assert report.load_facts(DATA / "nothing-here") == {}
 
 
-def test_decode_cache_file_untags_ansible_values():
-    inner = {"x": {"value": 42, "tags": [{"__ansible_type": "Origin", "path": "/p"}], "__ansible_type": "_AnsibleTaggedInt"},
-             "y": [{"value": "s", "tags": [], "__ansible_type": "_AnsibleTaggedStr"}]}
-    assert report.decode_cache_file(json.dumps({"__payload__": json.dumps(inner)})) == {"x": 42, "y": ["s"]}
+def test_facts_written_by_ansible_come_back_as_plain_data(tmp_path):
+    """What the jsonfile plugin writes is read back as plain data; the file format is the plugin's: the report never
+    parses it (tests/unit/test_cli_runner.py reads what a real ansible-playbook run cached, tagged values included)."""
+    cache = report.fact_cache(tmp_path)
+    cache.set("n1", {"ascend": {"cann_version": "9.0.1", "npu_count": 8}})
+    assert report.load_facts(tmp_path) == {"n1": {"ascend": {"cann_version": "9.0.1", "npu_count": 8}}}
+    assert type(report.load_facts(tmp_path)["n1"]["ascend"]["cann_version"]) is str
 
 
-def test_newest_cache_schema_wins(tmp_path):
-    (tmp_path / "s1_n1").write_text(json.dumps({"__payload__": json.dumps({"ascend": {"cann_version": "old"}})}))
-    (tmp_path / "s2_n1").write_text(json.dumps({"__payload__": json.dumps({"ascend": {"cann_version": "new"}})}))
-    (tmp_path / "broken").write_text("{not json")
-    assert report.load_facts(tmp_path) == {"n1": {"ascend": {"cann_version": "new"}}}
+def test_an_unreadable_cache_entry_is_left_out(tmp_path):
+    report.fact_cache(tmp_path).set("n1", {"ascend": {"cann_version": "9.0.1"}})
+    (tmp_path / "s1_broken").write_text("{not json")
+    assert report.load_facts(tmp_path) == {"n1": {"ascend": {"cann_version": "9.0.1"}}}
 
 
 # ------------------------------------------------------------------------------------------------ model

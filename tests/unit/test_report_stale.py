@@ -32,13 +32,11 @@ def data(tmp_path) -> Path:
 
 
 def _edit_facts(d: Path, host: str, **ascend) -> None:
-    """Change the ascend facts of ``host`` in its cache file (the s1_ payload form or the plain one)."""
-    f = next(p for p in (d / "facts").iterdir() if report._cache_host(p.name)[0] == host)
-    outer = json.loads(f.read_text())
-    payload = "__payload__" in outer
-    facts = json.loads(outer["__payload__"]) if payload else outer
-    facts["ascend"].update(ascend)
-    f.write_text(json.dumps({"__payload__": json.dumps(facts)} if payload else facts))
+    """Change the ascend facts of ``host`` in the fact cache (through Ansible's cache plugin, as a run would)."""
+    cache = report.fact_cache(d / "facts")
+    facts = dict(cache.get(host))
+    facts["ascend"] = {**facts["ascend"], **ascend}
+    cache.set(host, facts)
 
 
 def _upgrade_record(d: Path, host: str, result: str = "upgraded", started: str = "2026-12-01T10:00:00Z") -> None:
