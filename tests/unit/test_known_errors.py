@@ -240,7 +240,7 @@ def test_fa_build_failure_names_the_class_and_fix(tmp_path):
 
 
 def test_fa_verify_card_diagnosis_and_summary():
-    import fa_verify
+    from ansible.module_utils import fa_verify_lib as fa_verify
 
     stderr = ("Traceback (most recent call last):\nImportError: libascendcl.so: cannot open shared object file: "
               "No such file or directory\n")
