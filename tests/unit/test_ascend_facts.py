@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ascend_facts
 import pytest
 import yaml
+from ansible.module_utils import ascend_facts_lib as ascend_facts  # the module is a thin wrapper
 from test_ascend_detect import DRIVER_INFO, FIRMWARE_INFO, INSTALL_INFO
 from test_env_check import make_fake_host
 

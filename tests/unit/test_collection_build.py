@@ -75,13 +75,15 @@ def test_tarball_holds_the_collection_layout(built):
     with tarfile.open(tarball) as tar:
         names = set(tar.getnames())
         facts = _member(tar, "plugins/modules/ascend_facts.py")
+        facts_lib = _member(tar, "plugins/module_utils/ascend_facts_lib.py")
         filt = _member(tar, "plugins/filter/ascend_fa.py")
         runtime = yaml.safe_load(_member(tar, "meta/runtime.yml"))
         manifest = json.loads(_member(tar, "MANIFEST.json"))
     # modules: library/ -> plugins/modules/, our helpers imported from the collection, ansible-core's unchanged
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_detect import" in facts
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import" in facts
-    assert "from ansible.module_utils.ascend_detect" not in facts and "from ansible.module_utils.fa_manifest" not in facts
+    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_facts_lib import" in facts
+    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_detect import" in facts_lib
+    assert "from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import" in facts_lib
+    assert "from ansible.module_utils.ascend_detect" not in facts_lib and "from ansible.module_utils.fa_manifest" not in facts_lib
     assert "from ansible.module_utils.basic import AnsibleModule" in facts
     for lib in (ROOT / "library").glob("*.py"):
         assert f"plugins/modules/{lib.name}" in names
