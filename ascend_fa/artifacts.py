@@ -50,6 +50,56 @@ def refusal_line(cache_dir: str, key: str, why: str) -> str:
     return f"artifact cache entry {Path(cache_dir) / str(key)}: {why}; {REBUILT}"
 
 
+def fetched_problem(record: dict, cache_dir: str) -> str | None:
+    """Why ``record`` (an artifact.json about to be written) must not be signed: its shape, or the package fetched
+    into ``<cache_dir>/<build_key>/<file>`` not having the sha256 the build reported. None: sign it."""
+    pkg = Path(cache_dir) / str(record.get("build_key", "")) / str(record.get("file", ""))
+    why = trust.shape_problem(record, str(record.get("build_key", "")))
+    if why:
+        return why
+    try:
+        got = sha256_file(pkg)
+    except OSError as exc:
+        return str(exc.strerror)
+    if got != record.get("sha256"):
+        return f"the fetched package has sha256 {got}, the build reported {record.get('sha256')}"
+    return None
+
+
+def store_untrusted(results: list[dict], secret: bytes | None) -> list[dict]:
+    """The shared store's claim results (fa_artifact_store, one per build key in ``item.key``) that are ``present``
+    with a record this controller did not sign (or not for that key), each with ``untrusted`` (why)."""
+    bad = []
+    for res in results or []:
+        if res.get("state") != "present":
+            continue
+        why = trust.record_problem(res.get("meta"), secret, _claim_key(res))
+        if why:
+            bad.append({**res, "untrusted": why})
+    return bad
+
+
+def store_claims(results: list[dict], reclaimed: list[dict] | None, secret: bytes | None) -> list[dict]:
+    """The claim results with the entries claimed again (:func:`store_untrusted`'s, looped over by a task: each
+    result's ``item`` is the first result) replaced by that second claim; a ``present`` answer still not signed by
+    this controller becomes ``untrusted`` (neither pulled nor built)."""
+    again = {}
+    for res in reclaimed or []:
+        first = res.get("item") or {}
+        again[_claim_key(first)] = {**res, "item": first.get("item")}
+    out = []
+    for res in results or []:
+        res = again.get(_claim_key(res), res)
+        if res.get("state") == "present" and trust.record_problem(res.get("meta"), secret, _claim_key(res)):
+            res = {**res, "state": "untrusted"}
+        out.append(res)
+    return out
+
+
+def _claim_key(result: dict) -> str:
+    return str((result.get("item") or {}).get("key", ""))
+
+
 def lookup(cache_dir: str, key: str, secret: bytes | None = None) -> dict | None:
     """The trusted record of ``key`` (with ``path``) or None. ``secret``: the key (default: the controller's)."""
     meta, _ = check(cache_dir, key, secret if secret is not None else trust.load_key())

@@ -117,21 +117,11 @@ def fa_artifact_sign(record: dict, cache_dir: str | None = None) -> dict:
     key is read here, never passed through a task). With ``cache_dir``, only when the package already fetched into
     ``<cache_dir>/<build_key>/<file>`` has the record's sha256; otherwise the record stays unsigned (and is refused)."""
     rec = dict(record or {})
-    if cache_dir:
+    why = artifacts.fetched_problem(rec, str(cache_dir)) if cache_dir else None
+    if why:
         pkg = os.path.join(str(cache_dir), str(rec.get("build_key", "")), str(rec.get("file", "")))
-        why = trust.shape_problem(rec, str(rec.get("build_key", "")))
-        if why:
-            display.warning(f"artifact record for {pkg} not signed: {why}")
-            return rec
-        try:
-            got = artifacts.sha256_file(pkg)
-        except OSError as exc:
-            display.warning(f"artifact record for {pkg} not signed: {exc.strerror}")
-            return rec
-        if got != rec.get("sha256"):
-            display.warning(f"artifact record for {pkg} not signed: the fetched package has sha256 {got}, the build "
-                            f"reported {rec.get('sha256')}")
-            return rec
+        display.warning(f"artifact record for {pkg} not signed: {why}")
+        return rec
     return trust.sign(rec, _key(create=True))
 
 
@@ -151,36 +141,17 @@ def fa_store_untrusted(results: list[dict]) -> list[dict]:
     """The shared store's claim results that are ``present`` but whose record this controller did not sign (or whose
     record is not for that key): each with ``untrusted`` (why), warned about; they are claimed again as absent and
     rebuilt."""
-    secret = _key()
-    bad = []
-    for res in results or []:
-        if res.get("state") != "present":
-            continue
-        key = str((res.get("item") or {}).get("key", ""))
-        why = trust.record_problem(res.get("meta"), secret, key)
-        if why:
-            display.warning(f"shared artifact store entry {key} ({(res.get('meta') or {}).get('path', '?')}): {why}; "
-                            f"{artifacts.REBUILT}")
-            bad.append({**res, "untrusted": why})
+    bad = artifacts.store_untrusted(results, _key())
+    for res in bad:
+        display.warning(f"shared artifact store entry {(res.get('item') or {}).get('key', '')} "
+                        f"({(res.get('meta') or {}).get('path', '?')}): {res['untrusted']}; {artifacts.REBUILT}")
     return bad
 
 
 def fa_store_claims(results: list[dict], reclaimed: list[dict] | None = None) -> list[dict]:
     """The claim results with the entries claimed again (``fa_store_untrusted``) replaced by that second claim; a
     ``present`` answer that is still not signed by this controller becomes ``untrusted`` (neither pulled nor built)."""
-    again = {}
-    for res in reclaimed or []:
-        first = res.get("item") or {}
-        again[str((first.get("item") or {}).get("key", ""))] = {**res, "item": first.get("item")}
-    secret = _key()
-    out = []
-    for res in results or []:
-        key = str((res.get("item") or {}).get("key", ""))
-        res = again.get(key, res)
-        if res.get("state") == "present" and trust.record_problem(res.get("meta"), secret, key):
-            res = {**res, "state": "untrusted"}
-        out.append(res)
-    return out
+    return artifacts.store_claims(results, reclaimed, _key())
 
 
 def fa_settings_problems(values: dict, device_count: int | None = None) -> list[dict]:
