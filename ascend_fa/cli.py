@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ascend_fa import __version__, compat, redact
+from ascend_fa.safetext import strip_controls
 
 EXIT_CODES = """exit codes (playbook subcommands):
   0        every host ok
@@ -239,7 +240,7 @@ _ORIGIN = re.compile(r"^Origin:\s*(\S+:\d+(?::\d+)?)", re.M)
 def inventory_problem(text: str, inventory: str, group: str, limit: str | None) -> str | None:
     """What was wrong with the inventory, from ansible-playbook's output (ansible.cfg: ``[inventory]
     unparsed_is_failed``, ``any_unparsed_is_failed``, ``host_pattern_mismatch = error``); None when it was not that."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = strip_controls(text)
     if re.search(r"failed to parse inventory source|Failed to parse inventory", text, re.I) and \
             re.search(r"\[ERROR\]|ERROR!", text):
         found = {plugin: " ".join(msg.split()) for plugin, msg in reversed(_PARSE_FAILED.findall(text))}
