@@ -31,6 +31,7 @@ BOOL_SETTINGS = ("fa_install_force", "fa_rolling_verify", "fa_preflight_env_chec
 BATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 WHERE = "(-e, group_vars or host_vars)"
 
+
 def _problem(name: str, value: Any, needed: str, fix: str) -> dict[str, str]:
     return Problem(CODE, ERROR, f"setting {name} is not valid", repr(value), needed, f"{fix} {WHERE}").as_dict()
 
@@ -89,6 +90,10 @@ def recipe_name_ok(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= 200 and RECIPE_NAME.fullmatch(value) is not None
 
 
+def host_name_ok(value: Any) -> bool:
+    return isinstance(value, str) and HOST_NAME.fullmatch(value) is not None
+
+
 def argv_ok(value: Any) -> bool:
     """A hook command as argv: a list of strings, the first a command, none with a newline, NUL or control byte."""
     if not isinstance(value, list):
@@ -124,10 +129,10 @@ STRINGS: dict[str, tuple[Any, str, str, bool]] = {
     "fa_recipe": (recipe_name_ok, "a recipe name: a letter or digit, then letters, digits, '.', '_', '-' "
                   "(a file <name>.yml in fa_recipe_dirs or recipes/)", "set fa_recipe to e.g. ops-transformer-v9.0.1",
                   False),
-    "fa_build_host": (lambda v: isinstance(v, str) and HOST_NAME.fullmatch(v) is not None,
+    "fa_build_host": (host_name_ok,
                       "empty (each build key's first host) or an inventory host name (letters, digits, . _ : -)",
                       "set fa_build_host to a host of the inventory, or leave it empty", True),
-    "fa_artifact_host": (lambda v: isinstance(v, str) and HOST_NAME.fullmatch(v) is not None,
+    "fa_artifact_host": (host_name_ok,
                          "empty or an inventory host name (letters, digits, . _ : -)",
                          "set fa_artifact_host to a host of the inventory, or leave it empty", True),
     "fa_rolling_drain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name or "
