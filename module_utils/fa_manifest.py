@@ -75,11 +75,6 @@ def verification_state(manifest: dict | None, record: dict | None) -> str:
     return VERIFY_PASSED if record["ok"] else VERIFY_FAILED
 
 
-def last_verify_failed(manifest: dict | None, record: dict | None) -> bool:
-    """The installed package (``manifest``) is the one whose last verification (``record``) failed."""
-    return verification_state(manifest, record) == VERIFY_FAILED
-
-
 def verified_entry(record: dict | None) -> dict | None:
     """The last package that passed verification on this host (``record["verified"]``), or None.
 

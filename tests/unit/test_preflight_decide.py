@@ -56,7 +56,7 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
     def host(record):  # the facts as ascend_facts reports them: the record and the host's own verdict on it
         return {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
                 "fa_verify_state": manifest_lib.verification_state(pkg, record),
-                "fa_last_verify_failed": manifest_lib.last_verify_failed(pkg, record)}
+                "fa_last_verify_failed": manifest_lib.verification_state(pkg, record) == "failed"}
 
     facts = host(failed)
     v = preflight.decide(facts, RECIPE)
