@@ -349,17 +349,21 @@ class Installer:
             return False, None
         prev = cur.get("previous")
         if prev and prev.get("package") and os.path.isfile(prev["package"]):
-            meta = {k: prev.get(k) for k in META_KEYS}
-            # the CANN the package is now installed against is today's, not the one of its first install
-            meta.update({k: self.p["meta"][k] for k in ("cann_version", "cann_install_time") if self.p["meta"].get(k)})
-            if self.check_mode:
-                return True, {"would_restore": prev.get("recipe")}
-            manifest = self.install(prev["package"], prev["sha256"], meta, reason="rollback")
-            return True, manifest
+            return True, self.restore_entry(prev, prev["package"])
         if self.check_mode:
             return True, {"would_remove": cur.get("vendor_dir")}
         self.uninstall(cur)
         return True, None
+
+    def restore_entry(self, entry: dict, package: str) -> dict:
+        """Install ``package``, the kept copy of the manifest entry ``entry`` (a "previous" or "verified" one), as a
+        rollback: its own metadata, with today's CANN (the one it is now installed against, not that of its first
+        install). Returns the new manifest (``would_restore`` in check mode)."""
+        meta = {k: entry.get(k) for k in META_KEYS}
+        meta.update({k: self.p["meta"][k] for k in ("cann_version", "cann_install_time") if self.p["meta"].get(k)})
+        if self.check_mode:
+            return {"would_restore": entry.get("recipe")}
+        return self.install(package, entry["sha256"], meta, reason="rollback")
 
     def verified_packages(self) -> set[str]:
         entry = verified_entry(read_verify_record(self.state_dir))
@@ -395,12 +399,9 @@ class Installer:
             raise InstallError(f"the last package that passed verification here ({target.get('recipe')}, sha256 "
                                f"{target['sha256'][:12]}) is no longer kept at {package}: not rolled back. Fix: deploy "
                                f"that release again (-e fa_recipe={target.get('recipe')})")
-        meta = {k: target.get(k) for k in META_KEYS}
-        meta.update({k: self.p["meta"][k] for k in ("cann_version", "cann_install_time") if self.p["meta"].get(k)})
-        if self.check_mode:
-            return True, {"would_restore": target.get("recipe")}, f"would roll back to {target.get('recipe')}"
-        manifest = self.install(package, target["sha256"], meta, reason="rollback")
-        return True, manifest, f"rolled back to {target.get('recipe')}, the last package that passed verification here"
+        manifest = self.restore_entry(target, package)
+        verb = "would roll back" if self.check_mode else "rolled back"
+        return True, manifest, f"{verb} to {target.get('recipe')}, the last package that passed verification here"
 
     def uninstall(self, cur: dict) -> None:
         vendor_dir = cur.get("vendor_dir") or ""
