@@ -33,12 +33,23 @@ def sleeper():
     def start(seconds: float = 30) -> subprocess.Popen:
         p = subprocess.Popen(["sleep", str(seconds)])
         procs.append(p)
+        _wait_exec(p.pid, b"sleep")
         return p
 
     yield start
     for p in procs:
         p.kill()
         p.wait()
+
+
+def _wait_exec(pid: int, name: bytes) -> None:
+    """Popen returns once the child is forked; until it has exec'd, its
+    /proc/<pid>/cmdline is the parent's or empty (a CI run caught that)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while not cmdline.read_bytes().startswith(name):
+        assert time.monotonic() < deadline, f"pid {pid} never exec'd {name!r}"
+        time.sleep(0.01)
 
 
 def _dead_pid() -> int:
