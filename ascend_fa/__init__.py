@@ -1,8 +1,24 @@
-"""ascend-fa: deploy and verify the CANN ops-transformer FlashAttention operator on Atlas NPU fleets."""
+"""ascend-fa: deploy and verify the CANN ops-transformer FlashAttention operator on Atlas NPU fleets.
+
+The CLI drives the ``ascend.fa`` collection (roles, playbooks, plugins) and imports the collection's controller code
+(``ansible_collections.ascend.fa.plugins.plugin_utils``) the way Ansible's own processes do: through Ansible's
+collection loader, set up here once per process, before anything else imports it. It finds the collection in a
+checkout (``.collections/ansible_collections/ascend/fa``, a link to the checkout itself) or, installed from the wheel,
+in site-packages/ansible_collections (ansible-core scans sys.path for collections).
+"""
 
 from pathlib import Path
 
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+
 __version__ = "0.1.0"
 
-#: The repository (or installed collection) root: roles/, playbooks/, recipes/, kernels/ live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_CHECKOUT_COLLECTIONS = Path(__file__).resolve().parent.parent / ".collections"
+if AnsibleCollectionConfig.collection_finder is None:
+    init_plugin_loader([str(_CHECKOUT_COLLECTIONS)] if _CHECKOUT_COLLECTIONS.is_dir() else [])
+
+from ansible_collections.ascend.fa.plugins.plugin_utils import compat as _anchor  # noqa: E402
+
+#: The collection root: roles/, playbooks/, recipes/, kernels/, ansible.cfg live here.
+PROJECT_ROOT = Path(_anchor.__file__).resolve().parents[2]

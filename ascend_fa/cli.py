@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ascend_fa import __version__, compat, redact
-from ascend_fa.safetext import strip_controls
+from ansible_collections.ascend.fa.plugins.plugin_utils import compat, redact
+from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
+
+from ascend_fa import __version__
 
 EXIT_CODES = """exit codes (playbook subcommands):
   0        every host ok
@@ -44,9 +46,8 @@ REPORT_AFTER = frozenset({"deploy", "preflight", "verify", "upgrade", "rollback"
 
 # ------------------------------------------------------------------------------------------------ compat / sim
 def _stack_from_args(a: argparse.Namespace) -> dict:
-    from ascend_fa._mu import load
+    from ansible_collections.ascend.fa.plugins.module_utils import ascend_detect as det
 
-    det = load("ascend_detect")
     soc = (a.soc or "").strip().lower().replace(" ", "") or None
     fam = soc if soc in det.SOC_FAMILIES else det.soc_family(soc)
     ok, why = det.fa_support(fam)

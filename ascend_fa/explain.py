@@ -1,12 +1,13 @@
 """``ascend-fa explain FILE|-``: the class, cause and fix of the error in a log a user pastes.
 
-The signatures are data (``ascend_fa/data/known_errors.yml``); the classifier is ``module_utils/fa_known_errors.py``
-(shared with the modules on the hosts, which carry an embedded JSON copy of the YAML: ``--sync-embedded`` rewrites
-it). An unknown error is reported as unknown with the last lines of the log, never hidden.
+The signatures are data (``plugins/module_utils/fa_known_errors_data.py``) and the classifier is
+``plugins/module_utils/fa_known_errors.py``: the same code and data the modules use on the hosts, imported here
+through Ansible's collection loader. ``--signatures FILE`` classifies with a user's YAML file of signatures instead
+(same fields). An unknown error is reported as unknown with the last lines of the log, never hidden.
 
 A pasted log may carry terminal escape sequences (colours, but also OSC title/hyperlink/clipboard writes, cursor moves
 and erases that forge what the terminal shows): they and every other control character but newline and tab are
-stripped (:func:`ascend_fa.safetext.strip_controls`) before the text is classified, and from every line printed.
+stripped (:func:`plugin_utils/safetext.py.strip_controls`) before the text is classified, and from every line printed.
 
 :func:`register` adds the ``explain`` and ``doctor`` subcommands to the ``ascend-fa`` parser (``doctor`` only when
 the parser does not have it yet).
@@ -16,20 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from ascend_fa import PROJECT_ROOT, yamlio
-from ascend_fa._mu import load
-from ascend_fa.safetext import strip_controls
-
-EMBED_FILE = PROJECT_ROOT / "module_utils" / "fa_known_errors.py"
-_EMBED_RE = re.compile(r'(_EMBEDDED_JSON = r""")\n.*?\n(""")', re.S)
+from ansible_collections.ascend.fa.plugins.module_utils import fa_known_errors
+from ansible_collections.ascend.fa.plugins.plugin_utils import yamlio
+from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
 EXIT_KNOWN = 0
 EXIT_UNKNOWN = 1
@@ -37,40 +32,23 @@ EXIT_ERROR = 2
 
 
 def ke():
-    """The classifier module (module_utils/fa_known_errors.py)."""
-    return load("fa_known_errors")
+    """The classifier module (plugins/module_utils/fa_known_errors.py)."""
+    return fa_known_errors
 
 
 def load_signatures(path: str | Path | None = None) -> dict[str, Any]:
-    """The signatures file (default: the one shipped in ascend_fa/data)."""
-    text = Path(path).read_text(encoding="utf-8") if path else \
-        resources.files("ascend_fa").joinpath("data/known_errors.yml").read_text(encoding="utf-8")
-    data = yamlio.load(text) or {}
+    """A user's YAML signatures file (``placeholders``, ``signatures``), or without ``path`` the shipped signatures
+    (``plugins/module_utils/fa_known_errors_data.py``)."""
+    if not path:
+        return ke().default_data()
+    data = yamlio.load(Path(path).read_text(encoding="utf-8")) or {}
     return {"placeholders": data.get("placeholders") or {}, "signatures": data.get("signatures") or []}
-
-
-def embedded_json(data: dict[str, Any]) -> str:
-    """The JSON text embedded in module_utils/fa_known_errors.py for ``data`` (stable formatting)."""
-    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=True)
-
-
-def sync_embedded(path: Path = EMBED_FILE, data: dict[str, Any] | None = None) -> bool:
-    """Rewrite the embedded copy from the YAML; return whether the file changed."""
-    data = load_signatures() if data is None else data
-    text = path.read_text(encoding="utf-8")
-    if not _EMBED_RE.search(text):
-        raise RuntimeError(f"no _EMBEDDED_JSON block in {path}")
-    new = _EMBED_RE.sub(lambda m: f"{m.group(1)}\n{embedded_json(data)}\n{m.group(2)}", text, count=1)
-    if new == text:
-        return False
-    path.write_text(new, encoding="utf-8")
-    return True
 
 
 def explain_text(text: str, signatures: dict[str, Any] | None = None) -> dict[str, Any]:
     """The classification of ``text`` (control sequences stripped first) plus every other matching class."""
     mod = ke()
-    sigs = mod.Signatures(signatures) if signatures is not None else mod.Signatures(load_signatures())
+    sigs = mod.Signatures(signatures) if signatures is not None else mod.default_signatures()
     text = strip_controls(text)
     best = mod.classify(text, sigs)
     others = [r for r in mod.classify_all(text, sigs) if r["class"] in best.get("also", [])]
@@ -110,10 +88,6 @@ def _read(source: str) -> str:
 
 
 def cmd_explain(a: argparse.Namespace) -> int:
-    if a.sync_embedded:
-        changed = sync_embedded()
-        print(f"{EMBED_FILE}: {'updated' if changed else 'already in sync'}")
-        return 0
     if not a.file:
         print("ascend-fa explain: give a log file, or - for standard input", file=sys.stderr)
         return EXIT_ERROR
@@ -141,13 +115,12 @@ def register(subparsers: Any) -> None:
         e = subparsers.add_parser(
             "explain", help="name the class, cause and fix of an error in a log (file or - for stdin)",
             description="Classify the error in a build log, a kernel's stderr or any log you paste, using the "
-                        "known-error signatures (ascend_fa/data/known_errors.yml). Exit 0: known, 1: unknown "
+                        "known-error signatures (plugins/module_utils/fa_known_errors_data.py). Exit 0: known, 1: unknown "
                         "(the last lines are shown), 2: the input could not be read.")
         e.add_argument("file", nargs="?", help="log file, or - to read standard input")
         e.add_argument("--json", action="store_true", help="print the classification as JSON")
-        e.add_argument("--signatures", help="another signatures file (same schema as known_errors.yml)")
-        e.add_argument("--sync-embedded", action="store_true",
-                       help="maintainers: rewrite the JSON copy embedded in module_utils/fa_known_errors.py")
+        e.add_argument("--signatures", help="another signatures file, YAML with the fields of "
+                                            "plugins/module_utils/fa_known_errors_data.py (placeholders, signatures)")
         e.set_defaults(func=cmd_explain)
     if not _has_command(subparsers, "doctor"):
         from ascend_fa import doctor
@@ -156,7 +129,7 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m ascend_fa.explain [FILE|-] [--json] [--sync-embedded]``."""
+    """``python -m ascend_fa.explain [FILE|-] [--json] [--signatures FILE]``."""
     parser = argparse.ArgumentParser(prog="ascend-fa")
     sub = parser.add_subparsers(dest="cmd")
     register(sub)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from ascend_fa.safetext import strip_controls
+from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
 # Roles that are plumbing, not phases: their tasks count towards the phase the host is in (or the next one).
 # fa_rollout orchestrates fa_install and fa_verify (include_role): its own tasks (drain, record, roll back) belong

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ascend_fa import redact
+from ansible_collections.ascend.fa.plugins.plugin_utils import redact
+
+from ascend_fa import PROJECT_ROOT
 from ascend_fa.progress import failure_message
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = PROJECT_ROOT
 
 # Subcommand -> playbook, relative to the repo root. The only place that knows where the playbooks are.
 PLAYBOOKS: dict[str, str] = {

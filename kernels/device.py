@@ -207,11 +207,11 @@ class DeviceAdapter:
     # ------------------------------------------------------------------ timing and memory
     def time_ms(self, fn: Callable[[], object], warmup: int = 1, repeats: int = 3) -> list[float]:
         """Run ``fn`` ``warmup`` times untimed, then ``repeats`` timed runs; per-run milliseconds."""
-        for _ in range(max(0, warmup)):
+        for _unused in range(max(0, warmup)):
             fn()
         self.synchronize()
         times = []
-        for _ in range(max(1, repeats)):
+        for _unused in range(max(1, repeats)):
             if self.name in ("npu", "cuda"):
                 mod = torch.npu if self.name == "npu" else torch.cuda
                 start, end = mod.Event(enable_timing=True), mod.Event(enable_timing=True)

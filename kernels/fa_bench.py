@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark standard attention against FlashAttention; print ONE JSON object on stdout.
 
 Two modes.
@@ -144,7 +143,7 @@ def bench_one(adapter, algo: str, b: int, s: int, n: int, d: int, dtype, limit: 
         (standard_accounting if algo == "standard" else flash_accounting)(b, n, s, d, e, budget)
         res["accounted_peak_mb"] = round(budget.peak / MB, 3)
         gen = torch.Generator().manual_seed(0)
-        q, k, v = (adapter.to_device(torch.randn(b, n, s, d, generator=gen).to(dtype)) for _ in range(3))
+        q, k, v = (adapter.to_device(torch.randn(b, n, s, d, generator=gen).to(dtype)) for _unused in range(3))
         if algo == "standard":
             def fn():
                 return standard_attention(q, k, v)
@@ -261,7 +260,7 @@ def _measure(fn: str, b, n, s, d, causal: bool, timeout: float) -> dict:
                                    causal=causal)
     t0 = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout}s"}
     if proc.returncode != 0:
@@ -302,7 +301,7 @@ def run_ref_memory(args) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--mode", choices=["grid", "ref-memory"], default="grid")
     p.add_argument("--device", default="auto", choices=["auto", "npu", "cuda", "cpu"])
     p.add_argument("--grid", choices=sorted(GRIDS), default="seed")

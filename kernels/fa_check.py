@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check FlashAttention on one device against a float32 reference; print ONE JSON object on stdout.
 
 Usage::
@@ -202,7 +201,7 @@ def build_report(args, cases: list[dict], info: dict, setup_error: str | None, s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--device", default="auto", choices=["auto", "npu", "cuda", "cpu"])
     p.add_argument("--device-index", type=int, default=0, help="index among the visible devices (default 0)")
     p.add_argument("--card", default=None, help="card id to report (default: from ASCEND_RT_VISIBLE_DEVICES)")

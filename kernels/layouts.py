@@ -70,9 +70,9 @@ def to_bnsd(x: torch.Tensor, layout: str, num_heads: int | None = None) -> torch
         raise ValueError(f"{layout} tensor {tuple(x.shape)}: last dim must be num_heads*D with num_heads={num_heads}")
     d = x.shape[-1] // num_heads
     if layout == "BSH":
-        b, s, _ = x.shape
+        b, s, _unused = x.shape
         return x.reshape(b, s, num_heads, d).permute(0, 2, 1, 3).contiguous()
-    s, b, _ = x.shape  # SBH
+    s, b, _unused = x.shape  # SBH
     return x.reshape(s, b, num_heads, d).permute(1, 2, 0, 3).contiguous()
 
 
@@ -158,9 +158,9 @@ def pad_qkv(
     ``atten_mask=p.atten_mask``) followed by ``p.unpad(out)`` equals attention over ``(q, k, v)``. Combine it with a
     causal mask freely: padding sits after every real key, so causality is unaffected.
     """
-    qp, sq, _ = pad_seq_len(q, multiple, layout)
+    qp, sq, _unused = pad_seq_len(q, multiple, layout)
     kp, skv, kpm = pad_seq_len(k, multiple, layout)
-    vp, _, _ = pad_seq_len(v, multiple, layout)
+    vp, _unused, _unused2 = pad_seq_len(v, multiple, layout)
     b = kpm.shape[0]
     return PaddedQKV(
         q=qp,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this repo needs on a fresh Debian 12 machine (run as root), idempotently:
-# Debian packages for the simulated fleet, a virtualenv with pinned Python packages, this package (editable).
+# Debian packages for the simulated fleet, a virtualenv with pinned Python packages, this package and the
+# simulator (ascend_sim, its own distribution), both editable.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${ASCEND_FA_VENV:-$ROOT/.venv}
@@ -26,11 +27,11 @@ fi
 [[ -n $PY ]] || { echo "setup: Python 3.11 is required (ansible-core 2.19, torch 2.13 CPU wheel)" >&2; exit 1; }
 
 stamp=$VENV/.ascend-fa-stamp
-want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+want=$(cat "$ROOT/pyproject.toml" "$ROOT/ascend_sim/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "setup: building virtualenv $VENV"
   "$PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev,torch]"
+  "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT/ascend_sim" -e "$ROOT[dev,torch]"
   echo "$want" > "$stamp"
 fi
 echo "setup: ok ($("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p))"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: set-up, linters, unit tests, end-to-end tests on a simulated fleet,
-# Molecule scenarios. Usage: scripts/test.sh [--quick] (quick: linters + unit tests, no containers).
+# the built collection (scripts/sanity.sh), Molecule scenarios. Usage: scripts/test.sh [--quick] (quick: linters +
+# unit tests, no containers, no collection build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -25,6 +26,9 @@ if [[ ${1:-} == --quick ]]; then
   pytest -q -m "not fleet" tests
   exit 0
 fi
+
+step "the built collection: ansible-lint, ansible-test sanity"
+"$ROOT/scripts/sanity.sh"
 
 step "pytest (unit + end-to-end on simulated fleets)"
 pytest -q -rs tests

@@ -1,12 +1,12 @@
-"""Test set-up shared by every test: make library/, module_utils/ and kernels/ importable.
+"""Test set-up shared by every test: make kernels/ importable (scripts that run on the hosts, not a package).
 
-Ansible modules import their helpers as ``ansible.module_utils.<name>``; outside Ansible we alias those names
-to the repo's module_utils files so tests call module functions directly.
+Everything else is imported by its installed name: ``ascend_fa`` (the CLI), ``ascend_sim`` (the simulator) and the
+collection as ``ansible_collections.ascend.fa.plugins.*``, through Ansible's collection loader (set up by importing
+ascend_fa, as in the CLI): the same files under the same names as in an ansible-playbook run.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import tempfile
@@ -14,31 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import ascend_fa  # noqa: F401  - first: sets up Ansible's collection loader, which then imports ascend.fa's code
+
 ROOT = Path(__file__).resolve().parent.parent
-for sub in ("library", "kernels"):
-    p = str(ROOT / sub)
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import importlib.abc  # noqa: E402
-
-MODULE_UTILS = ROOT / "module_utils"
-
-
-class _RepoModuleUtils(importlib.abc.MetaPathFinder):
-    """Resolve ``ansible.module_utils.<name>`` to ``module_utils/<name>.py`` of this repo."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        prefix = "ansible.module_utils."
-        if not fullname.startswith(prefix) or "." in fullname[len(prefix):]:
-            return None
-        candidate = MODULE_UTILS / f"{fullname[len(prefix):]}.py"
-        if candidate.is_file():
-            return importlib.util.spec_from_file_location(fullname, candidate)
-        return None
-
-
-sys.meta_path.insert(0, _RepoModuleUtils())
+if str(ROOT / "kernels") not in sys.path:
+    sys.path.insert(0, str(ROOT / "kernels"))
 
 # The artifact cache key (ascend_fa/trust.py) of every test run, ansible-playbook and CLI subprocesses included: a
 # throwaway file, never the real ~/.config/ascend-fa/cache.key. Tests of the key itself set their own.

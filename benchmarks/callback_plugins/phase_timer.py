@@ -38,8 +38,8 @@ requirements:
 
 # Role -> phase of the pipeline. fa_common is a dependency of every role: its tasks count for the phase they run in.
 PHASES = {
-    "ascend_preflight": "preflight",
-    "ops_transformer_fetch": "fetch",
+    "fa_preflight": "preflight",
+    "fa_fetch": "fetch",
     "fa_build": "build",
     "fa_install": "install",
     "fa_verify": "verify",
@@ -104,6 +104,8 @@ class CallbackModule(CallbackBase):
         if self._first_task is None:
             self._first_task = now
         role = task._role.get_name() if getattr(task, "_role", None) else None
+        if role:
+            role = role.rpartition(".")[2]      # ascend.fa.fa_build -> fa_build
         if role in PHASES:
             self._phase = PHASES[role]
         name = task.get_name()

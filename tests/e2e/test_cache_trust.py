@@ -14,8 +14,7 @@ import hashlib
 import json
 
 import pytest
-
-from ascend_fa import artifacts, trust
+from ansible_collections.ascend.fa.plugins.plugin_utils import artifacts, trust
 
 pytestmark = pytest.mark.fleet
 

@@ -98,11 +98,11 @@ def test_progress_in_a_pipe_is_plain_lines(runs):
     progress = out[: out.index("artifacts: ")].splitlines()
     body = [ln for ln in progress if not ln.startswith(("hosts=", "  FAILED"))]
     assert body and all(LINE.match(ln) for ln in body), "\n".join(ln for ln in body if not LINE.match(ln))
-    for phase in ("ascend_preflight", "ops_transformer_fetch", "fa_build", "fa_install", "fa_verify"):
+    for phase in ("fa_preflight", "fa_fetch", "fa_build", "fa_install", "fa_verify"):
         assert re.search(rf"^\S+ asim51-node1\s+{phase}\s+(ok|changed)\s", out, re.M), phase
-    assert re.search(r"^\S+ asim51-node2\s+ascend_preflight\s+failed\s+\S+\s+Stop this host", out, re.M)
+    assert re.search(r"^\S+ asim51-node2\s+fa_preflight\s+failed\s+\S+\s+Stop this host", out, re.M)
     assert "hosts=2 ok=1 changed=1 failed=1 unreachable=0" in out
-    assert "  FAILED asim51-node2 [ascend_preflight]: " in out
+    assert "  FAILED asim51-node2 [fa_preflight]: " in out
 
 
 def test_report_written_with_every_host_and_card(fleets, runs):

@@ -2,7 +2,7 @@
 
 Build the tarball with scripts/build_collection.py, install it offline into a temp collections path, and run the
 FQCN playbook ``ascend.fa.deploy`` from a temp folder whose ansible.cfg knows nothing of the repo's roles/,
-library/ or filter_plugins/ (as AWX runs a collection in an execution environment): both hosts get the package,
+plugins/ (as AWX runs a collection in an execution environment): both hosts get the package,
 and the rerun changes nothing.
 """
 
@@ -90,7 +90,7 @@ def test_fqcn_deploy_from_the_installed_collection(fleet, collection):
     assert set(recap) == set(fleet.hosts) and not [h for h, r in recap.items() if r["failed"] or r["unreachable"]]
     # the code that ran is the installed collection's, not the checkout's
     assert "running playbook inside collection ascend.fa" in out
-    assert str(ROOT / "roles") not in out and str(ROOT / "library") not in out
+    assert str(ROOT / "roles") not in out and str(ROOT / "plugins" / "modules") not in out
     for host in fleet.hosts:
         m = fleet.manifest(host)
         assert m and m["recipe"] == "sim-ops-transformer-v9.0.1", (host, m)

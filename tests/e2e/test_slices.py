@@ -21,7 +21,7 @@ from ascend_fa import PROJECT_ROOT
 
 pytestmark = pytest.mark.fleet
 
-CLAIM = "ops_transformer_fetch : Claim each build in the shared store"
+CLAIM = "fa_fetch : Claim each build in the shared store"
 BUILD = "fa_build : Build the package"
 PUBLISH = "fa_build : Publish them"
 WAIT = "fa_build : Wait for the other slices' builds"

@@ -27,7 +27,7 @@ def recipe_of(fleet, host):
 def package_state(fleet, host) -> str:
     """fa_manifest.package_state of the host's manifest, computed on the host (vendor tree against its digest)."""
     from ascend_sim.fleet import ssh_argv
-    code = (PROJECT_ROOT / "module_utils" / "fa_manifest.py").read_text() + (
+    code = (PROJECT_ROOT / "plugins" / "module_utils" / "fa_manifest.py").read_text() + (
         "\nprint(package_state(read_manifest('/var/lib/ascend-fa'), None, None)['state'])\n")
     p = subprocess.run([*ssh_argv(fleet.dir, host), "python3", "-"], input=code, capture_output=True, text=True,
                        timeout=60)

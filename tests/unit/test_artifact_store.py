@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-import fa_artifact_store as mod
 import pytest
+from ansible_collections.ascend.fa.plugins.modules import fa_artifact_store as mod
 
 
 class Clock:

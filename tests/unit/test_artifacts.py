@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
-from ascend_fa import artifacts, trust
+from ansible_collections.ascend.fa.plugins.plugin_utils import artifacts, trust
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("fa_filters", ROOT / "filter_plugins" / "ascend_fa.py")
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+from ansible_collections.ascend.fa.plugins.filter import ascend_fa as filters
 
 KEY = b"s" * 40
 EVIL = "#!/bin/bash\ntouch /tmp/pwned\necho SUCCESS\n"
@@ -205,20 +202,19 @@ def test_store_claims_unsigned_present_entries_are_claimed_again(tmp_path, ctl_k
     assert [r["state"] for r in filters.fa_store_claims(results)] == ["present", "untrusted", "busy"]
 
 
-def test_collection_action_plugin_uses_the_vendored_trust(tmp_path):
-    """The built collection's fa_install action imports the vendored ascend_fa.trust (scripts/build_collection.py)."""
+def test_the_staged_collection_imports_its_own_trust(tmp_path):
+    """A staged collection's fa_install action imports plugin_utils/trust.py of that collection, found by Ansible's
+    collection loader (no path of this checkout involved)."""
     import subprocess
     import sys
 
     spec = importlib.util.spec_from_file_location("build_collection", ROOT / "scripts" / "build_collection.py")
     bc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bc)
-    coll = bc.stage(ROOT, tmp_path)
-    text = (coll / "plugins/action/fa_install.py").read_text()
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import artifacts, trust" in text
-    assert "sys.path" not in text
-    assert (coll / "plugins/module_utils/ascend_fa/trust.py").is_file()
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+    coll = bc.stage(tmp_path)
+    code = ("import sys; from ansible.plugins.loader import init_plugin_loader; init_plugin_loader([sys.argv[1]]); "
             "import ansible_collections.ascend.fa.plugins.action.fa_install as a; print(a.trust.__file__)")
-    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
-    assert p.returncode == 0 and str(coll) in p.stdout, p.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
+                       env={**env, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path)})
+    assert p.returncode == 0 and str(coll / "plugins/plugin_utils/trust.py") in p.stdout, p.stdout + p.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import ascend_detect as d
+from ansible_collections.ascend.fa.plugins.module_utils import ascend_detect as d
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils import ascend_facts_lib as ascend_facts  # the module is a thin wrapper
+from ansible_collections.ascend.fa.plugins.module_utils import ascend_facts_lib as ascend_facts  # the module is a thin wrapper
 from test_ascend_detect import DRIVER_INFO, FIRMWARE_INFO, INSTALL_INFO
 from test_env_check import make_fake_host
 
@@ -142,7 +142,7 @@ def test_every_sample_parses_through_the_module(tmp_path, sample):
 # ------------------------------------------------------------------------------------------------ env checks
 # The preflight environment checks run inside the facts call (one round trip per host) on hosts whose manifest
 # says installed and matches env_when; the result is what fa_env_check phase=preflight returns, plus ran=true.
-ENV_DATA = yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())
+ENV_DATA = yaml.safe_load((ROOT / "plugins" / "plugin_utils" / "data" / "env_checks.yml").read_text())
 # the fake host's library is not in this machine's ld.so cache: leave that command check out
 ENV_CHECKS = [c for c in ENV_DATA["checks"] if c["id"] != "ld_cache"]
 
@@ -197,8 +197,8 @@ def test_env_result_healthy_and_broken(tmp_path):
 def run_facts_module(tmp_path, args):
     path = tmp_path / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    module = ROOT / "library" / "ascend_facts.py"
-    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+    module = ROOT / "plugins" / "modules" / "ascend_facts.py"
+    boot = ("import runpy, sys; "
             f"sys.argv = [{str(module)!r}, {str(path)!r}]; runpy.run_path({str(module)!r}, run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip(), proc.stderr

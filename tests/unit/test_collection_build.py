@@ -41,8 +41,8 @@ def clean_env(cfg: Path, collections: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("collection")
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_collection.py"), "--staging", str(d / "staging"),
-                        "--dist", str(d / "dist")], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_collection.py"), "--dist", str(d / "dist")],
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     tarball = d / "dist" / f"ascend-fa-{bc.project_version()}.tar.gz"
     assert tarball.is_file(), p.stdout
@@ -70,42 +70,32 @@ def _member(tar: tarfile.TarFile, name: str) -> str:
     return f.read().decode()
 
 
-def test_tarball_holds_the_collection_layout(built):
+def _checkout_files(*parts: str) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--", *parts], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [f for f in out.stdout.split() if (ROOT / f).is_file() and not (ROOT / f).is_symlink()]
+
+
+def test_tarball_holds_the_checkouts_files_unchanged(built):
+    """The checkout is the collection: every file of its parts is in the tarball byte for byte (no rewriting), and
+    nothing that is not Ansible content (the CLI, the simulator, tests) is."""
     _, tarball = built
     with tarfile.open(tarball) as tar:
         names = set(tar.getnames())
-        facts = _member(tar, "plugins/modules/ascend_facts.py")
-        facts_lib = _member(tar, "plugins/module_utils/ascend_facts_lib.py")
-        filt = _member(tar, "plugins/filter/ascend_fa.py")
+        for rel in _checkout_files(*bc.CONTENT):
+            assert rel in names, rel
+            assert tar.extractfile(rel).read() == (ROOT / rel).read_bytes(), f"{rel} differs from the checkout"
         runtime = yaml.safe_load(_member(tar, "meta/runtime.yml"))
         manifest = json.loads(_member(tar, "MANIFEST.json"))
-    # modules: library/ -> plugins/modules/, our helpers imported from the collection, ansible-core's unchanged
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_facts_lib import" in facts
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_detect import" in facts_lib
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import" in facts_lib
-    assert "from ansible.module_utils.ascend_detect" not in facts_lib and "from ansible.module_utils.fa_manifest" not in facts_lib
-    assert "from ansible.module_utils.basic import AnsibleModule" in facts
-    for lib in (ROOT / "library").glob("*.py"):
-        assert f"plugins/modules/{lib.name}" in names
-    for mu in (ROOT / "module_utils").glob("*.py"):
-        assert f"plugins/module_utils/{mu.name}" in names
-    for act in (ROOT / "action_plugins").glob("*.py"):
-        assert f"plugins/action/{act.name}" in names
-    with tarfile.open(tarball) as tar:
+        facts = _member(tar, "plugins/modules/ascend_facts.py")
         deploy = _member(tar, "playbooks/deploy.yml")
+    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_facts_lib import" in facts
+    assert "role: ascend.fa.fa_preflight" in deploy and "ascend.fa.fa_steps(ansible_skip_tags)" in deploy
     assert "default(ansible_forks)" in deploy       # the run's forks: Ansible's own magic variable, no lookup plugin
-    assert "ansible_run_tags | ascend.fa.fa_steps(ansible_skip_tags)" in deploy
-    # the filter uses the vendored ascend_fa (no pip install ascend-fa in the EE)
-    assert "from ascend_fa" not in filt and "sys.path.insert" not in filt
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import" in filt
-    for mod in ("compat", "checklist", "buildplan", "recipes", "artifacts", "versions", "__init__"):
-        assert f"plugins/module_utils/ascend_fa/{mod}.py" in names, mod
-    assert "plugins/module_utils/ascend_fa/data/compat.yml" in names
-    # roles, playbooks, and recipes/kernels at the collection root (role_path ~ '/../../recipes' | '/../../kernels')
-    for role in (ROOT / "roles").iterdir():
-        assert f"roles/{role.name}/tasks/main.yml" in names
-    assert {"playbooks/deploy.yml", "playbooks/verify.yml", "playbooks/upgrade_fa.yml"} <= names
+    assert "plugins/plugin_utils/data/compat.yml" in names and "plugins/plugin_utils/compat.py" in names
     assert "recipes/ops-transformer-v9.0.1.yml" in names and "kernels/fa_check.py" in names
+    for stray in ("ascend_fa/cli.py", "ascend_sim/fleet.py", "tests/conftest.py", "pyproject.toml", "library"):
+        assert stray not in names, stray
+    assert not [n for n in names if n.startswith((".collections", "molecule/", "docs/"))]
     assert runtime == {"requires_ansible": ">=2.19.0,<2.20.0"}
     assert manifest["collection_info"]["namespace"] == "ascend" and manifest["collection_info"]["name"] == "fa"
     assert manifest["collection_info"]["version"] == bc.project_version()
@@ -124,7 +114,7 @@ def test_ansible_doc_reads_the_installed_modules(installed):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     listed = {line.split()[0] for line in p.stdout.splitlines() if line.strip()}
-    assert {f"ascend.fa.{m.stem}" for m in (ROOT / "library").glob("*.py")} <= listed
+    assert {f"ascend.fa.{m.stem}" for m in (ROOT / "plugins" / "modules").glob("*.py")} <= listed
 
 
 def test_playbooks_resolve_by_fqcn(installed):
@@ -165,7 +155,7 @@ def test_the_deploy_batch_defaults_to_the_runs_forks(installed, tmp_path):
     assert p.returncode == 0 and "batch=4" in p.stdout and "batch=1" in p.stdout, p.stdout + p.stderr
 
 def test_roles_and_filters_run_from_the_collection(installed):
-    """fa_common loads the recipe from the collection's recipes/; the filters run on the vendored ascend_fa."""
+    """fa_common loads the recipe from the collection's recipes/; the filters run on its plugin_utils."""
     work, cfg, colls = installed
     out = work / "filters.json"
     (work / "filters.yml").write_text("""---
@@ -196,58 +186,40 @@ def test_roles_and_filters_run_from_the_collection(installed):
     recipe = yaml.safe_load((ROOT / "recipes/ops-transformer-v9.0.1.yml").read_text())
     assert got["commit"] == recipe["commit"]
     assert "cann_too_old_for_ops_transformer" in got["problems"]
-    from ascend_fa import buildplan  # the repo's package: the vendored copy must agree
+    from ansible_collections.ascend.fa.plugins.plugin_utils import buildplan
     assert got["key"] == buildplan.build_key(recipe["name"], recipe["commit"], "ascend910b", "8.0.0", "x86_64", "",
                                              {"command": recipe["build"]["command"], "ops": recipe["build"]["ops"]})
     per_job = int(recipe["build"].get("mem_per_job_mb", 4096))
     assert int(got["jobs"]) == buildplan.build_jobs(64, 65536, per_job, 64)
 
 
-def test_rewrites_touch_only_our_helpers():
-    src = ("from ansible.module_utils.basic import AnsibleModule\n"
-           "from ansible.module_utils.fa_manifest import sha256_file\n"
-           "import ansible.module_utils.fa_manifest_extra\n"
-           "from ansible.module_utils.fa_install_lib import (\n    Installer,\n)\n")
-    out = bc.rewrite_module_utils_imports(src, ["fa_manifest", "fa_install_lib"])
-    assert "from ansible.module_utils.basic import AnsibleModule" in out
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import sha256_file" in out
-    assert "import ansible.module_utils.fa_manifest_extra" in out  # not one of ours: unchanged
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import (" in out
+def test_the_checkout_is_the_collection():
+    """ansible.cfg reaches this checkout as ascend.fa through .collections; nothing else loads product code."""
+    link = ROOT / ".collections" / "ansible_collections" / "ascend" / "fa"
+    assert link.is_symlink() and link.resolve() == ROOT
+    assert "collections_path = ./.collections" in (ROOT / "ansible.cfg").read_text()
+    from ansible_collections.ascend.fa.plugins.filter import ascend_fa as filt
 
-    v = bc.rewrite_vendor_imports('from ascend_fa import PROJECT_ROOT\nfrom ascend_fa.versions import vcmp\n'
-                                  'x = resources.files("ascend_fa")\n')
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa import PROJECT_ROOT" in v
-    assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_fa.versions import vcmp" in v
-    assert "resources.files(__package__)" in v
+    import ascend_fa
+
+    assert ascend_fa.PROJECT_ROOT == ROOT
+    assert Path(filt.__file__).resolve() == ROOT / "plugins" / "filter" / "ascend_fa.py"
+    assert "fa_compat_problems" in filt.FilterModule().filters()
 
 
-def test_filter_rewrite_and_vendor_closure():
-    repo_filter = (ROOT / "filter_plugins/ascend_fa.py").read_text()
-    out = bc.rewrite_filter_plugin(repo_filter)
-    compile(out, "ascend_fa.py", "exec")
-    assert "from ascend_fa" not in out and "import ascend_fa" not in out
-    need = bc.vendor_closure(ROOT, repo_filter)
-    assert {"compat", "checklist", "buildplan", "recipes", "artifacts", "versions"} <= set(need)
-    for name in need:  # vendored modules stay pure: stdlib, PyYAML, Jinja2
-        bc.check_vendored(name, bc.rewrite_vendor_imports((ROOT / "ascend_fa" / f"{name}.py").read_text()))
-    with pytest.raises(bc.BuildError):
-        bc.check_vendored("x", "import rich\n")
+def test_no_product_code_is_loaded_by_path_or_sys_path():
+    """One way to load code: imports by name. No file-path loaders, no sys.path edits in the product."""
+    for rel in _checkout_files("ascend_fa", "plugins", "roles", "playbooks"):
+        if rel.endswith(".py"):
+            text = (ROOT / rel).read_text()
+            for bad in ("spec_from_file_location", "sys.path.insert", "sys.path.append", "sys.path[:0]"):
+                assert bad not in text, f"{rel}: {bad}"
 
 
-def test_repo_filter_plugin_still_works_from_the_checkout():
-    spec = importlib.util.spec_from_file_location("repo_filter_ascend_fa", ROOT / "filter_plugins/ascend_fa.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert "fa_compat_problems" in mod.FilterModule().filters()
-    assert mod.compat.__name__ == "ascend_fa.compat"
-
-
-def test_galaxy_template_names_the_collection():
+def test_galaxy_template_names_the_collection(tmp_path):
     data = yaml.safe_load((ROOT / "meta/galaxy.yml").read_text())
     assert (data["namespace"], data["name"]) == ("ascend", "fa")
-    staged_text = bc.galaxy_yml(ROOT, "9.9.9")
-    staged = yaml.safe_load(staged_text)
-    assert staged["version"] == "9.9.9" and staged["readme"] == "README.md" and staged["namespace"] == "ascend"
-    assert staged_text.startswith("---\n") and "molecule" not in staged_text
+    staged = yaml.safe_load((bc.stage(tmp_path) / "galaxy.yml").read_text())
+    assert staged["version"] == bc.project_version() and staged["readme"] == "README.md"
     # not at the repo root: there molecule/ansible-compat would install the whole checkout as a collection
     assert not (ROOT / "galaxy.yml").exists()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from ansible_collections.ascend.fa.plugins.plugin_utils import checklist, compat
+from ansible_collections.ascend.fa.plugins.plugin_utils.buildplan import build_jobs, build_key, plan
+from ansible_collections.ascend.fa.plugins.plugin_utils.versions import in_range, in_ranges, parse_ranges, vcmp
 
-from ascend_fa import PROJECT_ROOT, checklist, compat
-from ascend_fa.buildplan import build_jobs, build_key, plan
+from ascend_fa import PROJECT_ROOT
 from ascend_fa.cli import main
-from ascend_fa.versions import in_range, in_ranges, parse_ranges, vcmp
 
 SEED = ["--driver", "23.0.3", "--cann", "8.0.RC1", "--soc", "ascend910b2", "--tag", "v1.2.0",
         "--torch-npu", "2.1.0.post4", "--torch", "2.1.0"]
@@ -77,6 +78,31 @@ def test_each_problem_is_caught(args, code, capsys):
     import json
     codes = [p["code"] for p in json.loads(capsys.readouterr().out)["problems"]]
     assert code in codes
+
+
+def test_torch_problems_as_the_report_words_them():
+    """The pairing rule (module_utils/fa_torch_pair.py) on the shipped data, worded by compat: literal expectations."""
+    c = compat.Checker(compat.load_matrix())
+    c.torch({"cann_version": "8.5.0", "torch_npu_version": "2.1.0.post4", "torch_version": "2.8.0+cpu"})
+    assert [p.as_dict() for p in c.problems] == [
+        {"code": "torch_npu_cann_mismatch", "severity": "error", "what": "torch_npu 2.1.0.post4 is not paired with CANN 8.5.0",
+         "found": "2.1.0.post4", "needed": "2.9.0 or 2.8.0.post2 or 2.7.1.post2 or 2.6.0.post5",
+         "fix": "pip install torch_npu==2.8.0.post2 torch==2.8.0 (Ascend Extension for PyTorch 7.3.0)"},
+        {"code": "torch_torch_npu_mismatch", "severity": "error", "what": "torch 2.8.0+cpu does not match torch_npu 2.1.0.post4",
+         "found": "2.8.0+cpu", "needed": "2.1.0", "fix": "pip install torch==2.1.0 (torch_npu follows the torch version)"}]
+    c = compat.Checker(compat.load_matrix())
+    c.torch({"cann_version": "8.0.RC1", "torch_npu_version": "6.0.rc1", "torch_version": "2.1.0"})
+    assert [(p.code, p.severity, p.found, p.needed) for p in c.problems] == [
+        ("torch_npu_extension_name", "warning", "6.0.rc1", "a torch_npu version such as 2.1.0.post4"),
+        ("torch_npu_cann_mismatch", "error", "6.0.rc1", "2.2.0 or 2.1.0.post4 or 2.1.0.post3 or 1.11.0.post11"),
+        ("torch_torch_npu_mismatch", "error", "2.1.0", "6.0.rc1")]
+    assert c.problems[1].fix == "pip install torch_npu==2.1.0.post4 torch==2.1.0 (Ascend Extension for PyTorch 6.0.rc1)"
+    for stack in ({"cann_version": "8.5", "torch_npu_version": "2.9", "torch_version": "2.9.0+cpu"},
+                  {"cann_version": "8.0.rc1", "torch_npu_version": "2.1.0.post3", "torch_version": "2.1.0"},
+                  {"cann_version": "8.5.0", "torch_version": "2.1.0"}):
+        c = compat.Checker(compat.load_matrix())
+        c.torch(stack)
+        assert c.problems == [], stack
 
 
 def test_firmware_mismatch_from_facts():

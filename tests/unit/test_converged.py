@@ -14,11 +14,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import fa_converged
 import pytest
-from ansible.module_utils import fa_fingerprint as fp
-
-from ascend_fa import preflight, recipes
+from ansible_collections.ascend.fa.plugins.module_utils import fa_fingerprint as fp
+from ansible_collections.ascend.fa.plugins.modules import fa_converged
+from ansible_collections.ascend.fa.plugins.plugin_utils import preflight, recipes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +29,8 @@ def _load(name: str, path: Path):
     return mod
 
 
-fa_gate = _load("fa_gate_action_c", ROOT / "action_plugins" / "fa_gate.py")
-fa_converged_action = _load("fa_converged_action", ROOT / "action_plugins" / "fa_converged.py")
+from ansible_collections.ascend.fa.plugins.action import fa_converged as fa_converged_action
+from ansible_collections.ascend.fa.plugins.action import fa_gate as fa_gate
 
 
 def make_host(tmp_path: Path, layout: str = "cann") -> dict:
@@ -175,11 +174,11 @@ def test_record_survives_in_the_fact_cache_and_ends_an_unchanged_host(tmp_path):
           gather_facts: false
           tasks:
             - name: Record
-              fa_gate:
+              ascend.fa.fa_gate:
                 converged: {{key: k1, fingerprint: "{{{{ lookup('ansible.builtin.file', '{tmp_path}/fp.json') | from_json }}}}"}}
               when: record | default(false) | bool
             - name: Compare
-              fa_converged:
+              ascend.fa.fa_converged:
                 fingerprint: "{{{{ ansible_facts.ascend_fa_converged.fingerprint }}}}"
               register: quick
               when: not (record | default(false) | bool)

@@ -1,7 +1,7 @@
-"""fa_env_check: the pure parts (placeholders, CANN set_env lookup, context, phases, the torch/torch_npu pairing
-against ascend_fa.compat, every probe's evaluation, needs/ignore, the stdlib pip check), the checks data, and the
-module end to end on a fake host laid out under a temporary folder (a real fresh login shell, a real dlopen).
-Plus the simulator's env-not-sourced fault on a temporary root."""
+"""fa_env_check: the pure parts (placeholders, CANN set_env lookup, context, phases, the torch/torch_npu pairing rule
+of module_utils/fa_torch_pair.py against literal expected results, every probe's evaluation, needs/ignore, the stdlib
+pip check), the checks data, and the module end to end on a fake host laid out under a temporary folder (a real fresh
+login shell, a real dlopen). Plus the simulator's env-not-sourced fault on a temporary root."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils import fa_env_lib as ec
-
-from ascend_fa import compat
+from ansible_collections.ascend.fa.plugins.module_utils import fa_env_lib as ec
+from ansible_collections.ascend.fa.plugins.module_utils import fa_torch_pair
+from ansible_collections.ascend.fa.plugins.plugin_utils import compat
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "library" / "fa_env_check.py"
-DATA = yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())
+MODULE = ROOT / "plugins" / "modules" / "fa_env_check.py"
+DATA = yaml.safe_load((ROOT / "plugins" / "plugin_utils" / "data" / "env_checks.yml").read_text())
 CHECKS = {c["id"]: c for c in DATA["checks"]}
 TABLE = compat.load_matrix()["torch_npu"]
 LIB = "op_api/lib/libcust_opapi.so"
@@ -92,22 +92,73 @@ def test_context_and_scripts(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ torch pair
-@pytest.mark.parametrize("cann", ["8.5.0", "8.0.RC1", "8.3.RC1", "9.0.0", "7.0.0"])
-@pytest.mark.parametrize("torch_npu", ["2.9.0", "2.1.0.post4", "2.1.0.post3", "2.8.0.post2", "2.8.0", "2.9.0.post2",
-                                       "2.4.0.post2", "2.14.0"])
-@pytest.mark.parametrize("torch", ["2.9.0", "2.13.0+cpu", "2.1.0", "2.8.0+cpu", None])
-def test_torch_pair_agrees_with_the_compat_checker(cann, torch_npu, torch):
-    mine = {code for code, *_ in ec.torch_pair_problems(cann, torch, torch_npu, TABLE)}
-    stack = {"cann_version": cann, "torch_npu_version": torch_npu, "torch_version": torch}
-    theirs = {p.code for p in compat.check(stack) if p.code in ("torch_npu_cann_mismatch", "torch_torch_npu_mismatch")}
-    assert mine == theirs
+# Rows of the Ascend Extension for PyTorch compatibility table (Ascend/pytorch README), written out here so the rule is
+# tested against the published pairs, not against the data file it reads in production.
+OFFICIAL = {
+    "9.0.0": {"extension": "26.0.0", "torch_npu": ["2.9.0.post2"]},
+    "8.5.0": {"extension": "7.3.0", "torch_npu": ["2.9.0", "2.8.0.post2", "2.7.1.post2", "2.6.0.post5"]},
+    "8.3.RC1": {"extension": "7.2.0", "torch_npu": ["2.8.0", "2.7.1", "2.6.0.post3", "2.1.0.post17"]},
+    "8.0.RC1": {"extension": "6.0.rc1", "torch_npu": ["2.2.0", "2.1.0.post4", "2.1.0.post3", "1.11.0.post11"]},
+    "7.0.0": {"extension": "5.0.0", "torch_npu": ["2.1.0", "2.0.1.post1", "1.11.0.post8"]},
+}
+NPU_85 = "2.9.0 or 2.8.0.post2 or 2.7.1.post2 or 2.6.0.post5"
+NPU_80RC1 = "2.2.0 or 2.1.0.post4 or 2.1.0.post3 or 1.11.0.post11"
 
 
-def test_torch_pair_fix_names_the_pair():
-    (code, found, needed, fix), = ec.torch_pair_problems("8.5.0", "2.1.0", "2.1.0.post4", TABLE)
-    assert code == "torch_npu_cann_mismatch" and "2.1.0.post4" in found and "2.9.0" in needed
-    assert fix.startswith("pip install torch_npu==2.9.0 torch==2.9.0")
-    assert ec.vequal("2.9", "2.9.0") and not ec.vequal("2.1.0", "2.1.0.post4") and ec.vequal("8.0.RC1", "8.0.rc1")
+def _npu(found, cann, needed, pick, torch, ext):
+    return ("torch_npu_cann_mismatch", f"torch_npu {found} with CANN {cann}", needed,
+            f"pip install torch_npu=={pick} torch=={torch} (Ascend Extension for PyTorch {ext})")
+
+
+def _torch(torch, npu, base):
+    return ("torch_torch_npu_mismatch", f"torch {torch} with torch_npu {npu}", f"torch {base}",
+            f"pip install torch=={base} (torch_npu follows the torch version)")
+
+
+# torch_npu 2.1.0.post4 (for torch 2.1.0) with CANN 8.5.0 and torch 2.8.0: both parts wrong
+BOTH = [_npu("2.1.0.post4", "8.5.0", NPU_85, "2.8.0.post2", "2.8.0", "7.3.0"), _torch("2.8.0+cpu", "2.1.0.post4", "2.1.0")]
+# (cann, torch, torch_npu) -> the problems, as a host's report words them
+PAIRS = [
+    (("8.5.0", "2.9.0", "2.9.0"), []),
+    (("8.5", "2.9.0+cpu", "2.9"), []),                                     # 8.5 is 8.5.0, 2.9 is 2.9.0, +cpu ignored
+    (("8.0.rc1", "2.1.0", "2.1.0.post3"), []),                             # CANN looked up case-insensitively
+    (("7.0.0", "2.1.0", "2.1.0"), []),
+    (("8.5.0", "2.7.1", "2.7.1.post2"), []),
+    (("8.5.0", "2.9.0", None), []),                                        # no torch_npu: nothing to pair
+    ((None, "2.1.0", "2.1.0.post4"), []),                                  # no CANN, torch fits: nothing
+    (("8.5.0", "2.1.0", "2.1.0.post4"), [_npu("2.1.0.post4", "8.5.0", NPU_85, "2.9.0", "2.9.0", "7.3.0")]),
+    (("8.5.0", "2.8.0+cpu", "2.1.0.post4"), BOTH),
+    (("8.0.RC1", "2.1.0", "2.1.0.post5"), [_npu("2.1.0.post5", "8.0.RC1", NPU_80RC1, "2.1.0.post4", "2.1.0", "6.0.rc1")]),
+    (("8.3.RC1", "2.1.0", "2.1.0.post4"), [_npu("2.1.0.post4", "8.3.RC1", "2.8.0 or 2.7.1 or 2.6.0.post3 or 2.1.0.post17",
+                                                "2.1.0.post17", "2.1.0", "7.2.0")]),
+    (("9.0.0", None, "2.9.0"), [_npu("2.9.0", "9.0.0", "2.9.0.post2", "2.9.0.post2", "2.9.0", "26.0.0")]),
+    (("6.0.0", "2.13.0", "2.9.0"), [_torch("2.13.0", "2.9.0", "2.9.0")]),   # a CANN the table lacks: torch only
+    (("7.0.0", "2.10.0", "2.1.0"), [_torch("2.10.0", "2.1.0", "2.1.0")]),    # 2.10 is not 2.1 (positions, not text)
+]
+
+
+@pytest.mark.parametrize(("versions", "want"), PAIRS, ids=[str(v) for v, _ in PAIRS])
+def test_torch_pair_rule(versions, want):
+    cann, torch, torch_npu = versions
+    assert fa_torch_pair.torch_pair_problems(cann, torch, torch_npu, OFFICIAL) == want
+
+
+def test_torch_pair_rule_bare_versions():
+    """What compat.py words for the controller: the installed version at fault and the one(s) wanted."""
+    assert fa_torch_pair.mismatches("8.5.0", "2.8.0+cpu", "2.1.0.post4", OFFICIAL) == [
+        ("torch_npu_cann_mismatch", "2.1.0.post4", NPU_85,
+         "pip install torch_npu==2.8.0.post2 torch==2.8.0 (Ascend Extension for PyTorch 7.3.0)"),
+        ("torch_torch_npu_mismatch", "2.8.0+cpu", "2.1.0", "pip install torch==2.1.0 (torch_npu follows the torch version)")]
+    assert fa_torch_pair.mismatches("8.5.0", "2.9.0", "2.9.0", {"8.5.0": {"torch_npu": []}}) == []   # no pairs listed
+
+
+def test_torch_pair_check_uses_the_rule():
+    """fa_env_lib's torch_pair check reports the rule's problems (same code, found, needed, fix)."""
+    mism = probe()
+    mism["python"].update(torch_npu_version="2.1.0.post4", torch_version="2.8.0+cpu")
+    status, found, extra = ec.evaluate(CHECKS["torch_pair"], ctx_for(), mism, params(compat_torch_npu=OFFICIAL))
+    assert status == ec.FAIL and found == "torch 2.8.0+cpu, torch_npu 2.1.0.post4, CANN 8.5.0"
+    assert extra == BOTH
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -243,7 +294,7 @@ def test_check_environment_rejects_bad_checks_and_defaults(tmp_path):
 @pytest.mark.parametrize("module", ["fa_env_check", "ascend_facts", "fa_verify"])
 def test_module_docs_are_yaml(module):
     """The modules that run the checks document them in YAML that loads (ansible-doc reads it)."""
-    tree = ast.parse((ROOT / "library" / f"{module}.py").read_text())
+    tree = ast.parse((ROOT / "plugins" / "modules" / f"{module}.py").read_text())
     docs = {n.targets[0].id: n.value.value for n in tree.body
             if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
             and n.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")}
@@ -321,8 +372,8 @@ def make_fake_host(tmp_path, manifest_extra=None):
 def run_module(tmp_path, args):
     path = tmp_path / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    # as Ansible runs it, with ansible.module_utils.<ours> resolved to module_utils/ (tests/conftest.py's finder)
-    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+    # as Ansible runs it: a script whose helpers are imported by their collection names
+    boot = ("import runpy, sys; "
             f"sys.argv = [{str(MODULE)!r}, {str(path)!r}]; runpy.run_path({str(MODULE)!r}, run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "ASCEND_OPP_PATH": "/leaked/from/ansible"})

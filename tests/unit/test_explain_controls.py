@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import one_line, strip_controls
 
 from ascend_fa import explain
-from ascend_fa.safetext import one_line, strip_controls
 
 ROOT = Path(__file__).resolve().parents[2]
 # anything a terminal would act on: ESC, C0 but tab/newline, DEL, C1, bidi overrides

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.fa_install_lib import Installer, InstallError
+from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import Installer, InstallError
 
 FAKE_RUN = r"""#!/bin/bash
 # minimal stand-in for a custom op .run: installs vendors/<v>/op_api/lib/libcust_opapi.so into $ASCEND_OPP_PATH
@@ -141,7 +141,11 @@ def test_drift_is_not_converged(env):
 def test_rollback_goes_to_the_last_package_that_passed_verification(env):
     """1 passes, 2 is installed and never verified (an interrupted upgrade), 3 fails: back to 1, not to 2 (the
     manifest's "previous"); 1's kept copy survived two installs because it is the verified one."""
-    from ansible.module_utils.fa_manifest import read_verify_record, record_verification, verification_state
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
+        read_verify_record,
+        record_verification,
+        verification_state,
+    )
 
     tmp, opp, set_env = env
     lib = opp / "vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
@@ -185,7 +189,7 @@ def test_rollback_to_verified_removes_ours_when_none_ever_passed(env):
 
 
 def test_rollback_to_verified_fails_when_the_verified_package_is_gone(env):
-    from ansible.module_utils.fa_manifest import record_verification
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import record_verification
 
     tmp, opp, set_env = env
     (p1, s1), (p2, s2) = make_pkg(tmp, "1"), make_pkg(tmp, "2")
@@ -201,7 +205,7 @@ def test_rollback_to_verified_fails_when_the_verified_package_is_gone(env):
 
 
 def test_a_second_run_on_the_same_host_waits_for_the_lock_then_fails_naming_the_holder(tmp_path):
-    from ansible.module_utils.fa_install_lib import host_lock
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import host_lock
 
     with (host_lock(str(tmp_path)),
           pytest.raises(InstallError, match=r"another ascend-fa run holds .*\.lock \(pid \d+ since"),

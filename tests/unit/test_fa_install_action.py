@@ -7,7 +7,6 @@ The package comes from a controller cache entry whose record is signed with a te
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -15,16 +14,13 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
-import fa_install as fa_install_module
 import pytest
-
-from ascend_fa import trust
+from ansible_collections.ascend.fa.plugins.modules import fa_install as fa_install_module
+from ansible_collections.ascend.fa.plugins.plugin_utils import trust
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = "t" * 40
-_spec = importlib.util.spec_from_file_location("fa_install_action", ROOT / "action_plugins" / "fa_install.py")
-action = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(action)
+from ansible_collections.ascend.fa.plugins.action import fa_install as action
 
 SHA = "a" * 64
 OTHER = "b" * 64

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import fa_install
 import pytest
-from ansible.module_utils.fa_install_lib import InstallError
+from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import InstallError
+from ansible_collections.ascend.fa.plugins.modules import fa_install
 from test_fa_install import env, installer, make_pkg, run  # noqa: F401  (env is a fixture)
 
 LIB = "vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"

@@ -1,8 +1,7 @@
-"""action_plugins/fa_report.py: the controller-side report writer (no module, no remote work)."""
+"""plugins/action/fa_report.py: the controller-side report writer (no module, no remote work)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -12,9 +11,7 @@ from unittest import mock
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("fa_report_action", ROOT / "action_plugins" / "fa_report.py")
-fa_report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fa_report)
+from ansible_collections.ascend.fa.plugins.action import fa_report as fa_report
 
 
 def test_render_content_dict_as_sorted_json_with_newline():
@@ -58,10 +55,8 @@ def test_write_atomic_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-# ------------------------------------------------------------------ action_plugins/fa_gate.py (preflight verdict)
-_gspec = importlib.util.spec_from_file_location("fa_gate_action", ROOT / "action_plugins" / "fa_gate.py")
-fa_gate = importlib.util.module_from_spec(_gspec)
-_gspec.loader.exec_module(fa_gate)
+# ------------------------------------------------------------------ plugins/action/fa_gate.py (preflight verdict)
+from ansible_collections.ascend.fa.plugins.action import fa_gate as fa_gate
 
 
 def test_gate_passes_with_warnings_and_summary():

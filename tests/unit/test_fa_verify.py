@@ -18,14 +18,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-for sub in ("library", "kernels"):
-    if str(ROOT / sub) not in sys.path:
-        sys.path.insert(0, str(ROOT / sub))
+if str(ROOT / "kernels") not in sys.path:
+    sys.path.insert(0, str(ROOT / "kernels"))
 
-from ansible.module_utils import fa_verify_lib as fa_verify  # noqa: E402  (the module is a thin wrapper)
+from ansible_collections.ascend.fa.plugins.module_utils import fa_verify_lib as fa_verify  # noqa: E402  (the module is a thin wrapper)
 from test_env_check import make_fake_host  # noqa: E402
 
-MODULE = ROOT / "library" / "fa_verify.py"
+MODULE = ROOT / "plugins" / "modules" / "fa_verify.py"
 FAKE_NPU = ROOT / "tests" / "kernels" / "fake_npu"
 
 # A stand-in for fa_check.py: stdlib only, behaviour chosen per card through the environment.
@@ -221,8 +220,8 @@ def run_module(tmp_path, args, check_mode=False, env=None):
     payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check_mode)}
     path = tmp_path / "args.json"
     path.write_text(json.dumps(payload))
-    # as Ansible runs it, with ansible.module_utils.<ours> resolved to module_utils/ (tests/conftest.py's finder)
-    boot = (f"import runpy, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import conftest; "
+    # as Ansible runs it: a script whose helpers are imported by their collection names
+    boot = ("import runpy, sys; "
             f"sys.argv = [{str(MODULE)!r}, {str(path)!r}]; runpy.run_path({str(MODULE)!r}, run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", boot], capture_output=True, text=True,
                           env=dict(os.environ, **(env or {})), timeout=180)
@@ -338,8 +337,7 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     (host / "manifest.json").write_text(json.dumps({"vendor_dir": str(pkg)}))
     (host / "set_env.bash").write_text("export FAKE_PKG_ENV=1\n")   # what fa_install writes for users
     (tmp_path / "ansible.cfg").write_text(
-        f"[defaults]\nlibrary = {ROOT / 'library'}:{lib}\nroles_path = {ROOT / 'roles'}\n"
-        f"module_utils = {ROOT / 'module_utils'}\naction_plugins = {ROOT / 'action_plugins'}\n"
+        f"[defaults]\nlibrary = {lib}\ncollections_path = {ROOT / '.collections'}\n"
         "gathering = explicit\nretry_files_enabled = False\nstdout_callback = default\n")
     (tmp_path / "pb.yml").write_text(textwrap.dedent(f"""\
         - hosts: all
@@ -350,7 +348,7 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
                 facts: {{cann_set_env: "{set_env_script}", device_count: 2, npu_count: 2, fa_package: null}}
             - name: Verify
               ansible.builtin.include_role:
-                name: fa_verify
+                name: ascend.fa.fa_verify
         """))
     extra = {"fa_verify_kernels_src": str(fake_kernels), "fa_verify_kernels_dir": str(host / "kernels"),
              "fa_verify_results_dir": str(tmp_path / "out"), "fa_verify_host_results_file": "",
@@ -388,7 +386,7 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
 # ------------------------------------------------------------------------------------------- env checks
 # The verify-phase environment checks run in the fa_verify call itself, before the kernel check: failures are
 # warnings (and result key env), the kernel check decides pass or fail.
-ENV_CHECKS = [c for c in yaml.safe_load((ROOT / "ascend_fa" / "data" / "env_checks.yml").read_text())["checks"]
+ENV_CHECKS = [c for c in yaml.safe_load((ROOT / "plugins" / "plugin_utils" / "data" / "env_checks.yml").read_text())["checks"]
               if c["id"] not in ("ld_cache", "pip_check", "torch_pair")]   # this machine's ld cache and site-packages
 
 

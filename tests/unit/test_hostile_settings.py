@@ -9,9 +9,8 @@ import shlex
 import subprocess
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils import buildplan, preflight, recipes, settings
 from test_preflight_decide import GOOD
-
-from ascend_fa import buildplan, preflight, recipes, settings
 
 RECIPE = recipes.load("ops-transformer-v9.0.1")
 
@@ -99,7 +98,7 @@ def test_a_hostile_vendor_blocks_the_host_in_preflight_whatever_is_ignored():
                                         "ignore": ["bad_setting"], "vendor": "x;touch /tmp/p;id>/tmp/q;#"})
     assert [p["code"] for p in v["blocking"]] == ["bad_setting"]
     line = f"[error] setting fa_vendor is not valid (found {'x;touch /tmp/p;id>/tmp/q;#'!r}"
-    from ascend_fa.compat import Problem
+    from ansible_collections.ascend.fa.plugins.plugin_utils.compat import Problem
     assert Problem(**v["blocking"][0]).line("h1").startswith("h1: " + line)
 
 
@@ -126,7 +125,7 @@ def test_the_build_key_holds_the_vendor_and_the_build_command_but_not_the_job_co
 
 def _run_build_line(tmp_path, argv):
     """Run fa_build's bash line for ``argv`` in a source tree whose build.sh prints each argument on its own line."""
-    import fa_build
+    from ansible_collections.ascend.fa.plugins.modules import fa_build
 
     src = tmp_path / "src"
     src.mkdir()
@@ -170,7 +169,7 @@ def test_render_argv_refuses_a_value_that_is_not_a_plain_word():
 
 
 def test_the_build_line_quotes_every_word_and_the_paths():
-    import fa_build
+    from ansible_collections.ascend.fa.plugins.modules import fa_build
 
     line = fa_build.command_line(["/usr/local/Ascend/cann/set_env.sh"], "/var/tmp/a b", ["bash", "x;id"], "/l og", 9)
     assert f"cd {shlex.quote('/var/tmp/a b')} && timeout --kill-after=30 9 bash 'x;id' > '/l og' 2>&1" in line
@@ -181,7 +180,7 @@ def test_the_build_line_quotes_every_word_and_the_paths():
 # ------------------------------------------------------------------------------------------------ install texts
 
 def test_ld_conf_text_refuses_a_folder_that_would_add_a_line(tmp_path):
-    from ansible.module_utils.fa_install_lib import Installer, InstallError
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import Installer, InstallError
 
     params = {"state_dir": str(tmp_path / "state"), "set_env": ["/usr/local/Ascend/cann/set_env.sh"],
               "ld_library_dirs": ["op_api/lib"], "ldconfig_file": str(tmp_path / "ascend-fa.conf"),

@@ -1,6 +1,7 @@
-"""Known-error classifier: every message of field-errors.md gets its class; the same classes worded with other SoC,
-library and symbol names get the same classes; unknown text is reported as unknown with the log's last lines; the
-copy embedded in module_utils matches the YAML; ``ascend-fa explain`` on a file and on stdin."""
+"""Known-error classifier: every message of field-errors.md gets its class; every example in the signatures
+(module_utils/fa_known_errors_data.py, their one home) gets its class; the same classes worded with other SoC, library
+and symbol names get the same classes; unknown text is reported as unknown with the log's last lines; ``ascend-fa
+explain`` on a file and on stdin, with the shipped signatures or a user's YAML file of them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import fa_known_errors as ke
+from ansible_collections.ascend.fa.plugins.module_utils import fa_known_errors as ke
+from ansible_collections.ascend.fa.plugins.module_utils import fa_known_errors_data
 
 from ascend_fa import explain
 
@@ -100,11 +102,11 @@ def test_every_field_error_message_gets_its_class():
 
 
 def test_every_data_example_gets_its_class():
-    data = explain.load_signatures()
-    classes = [s["class"] for s in data["signatures"]]
+    signatures = fa_known_errors_data.SIGNATURES
+    classes = [s["class"] for s in signatures]
     assert len(classes) == len(set(classes))
     assert set(ROW_CLASSES) <= set(classes)
-    for entry in data["signatures"]:
+    for entry in signatures:
         assert entry["examples"], entry["class"]
         for msg in entry["examples"]:
             assert ke.classify(msg)["class"] == entry["class"], msg
@@ -170,22 +172,19 @@ def test_simulated_host_messages():
         assert ke.classify(msg)["class"] == want, msg
 
 
-def test_embedded_copy_matches_the_yaml():
-    assert ke.embedded_data() == json.loads(explain.embedded_json(explain.load_signatures())), (
-        "module_utils/fa_known_errors.py is out of date: run python -m ascend_fa.explain --sync-embedded")
-
-
-def test_sync_embedded_rewrites_only_the_block(tmp_path):
-    target = tmp_path / "fa_known_errors.py"
-    target.write_text((ROOT / "module_utils" / "fa_known_errors.py").read_text())
-    assert explain.sync_embedded(target) is False
-    assert explain.sync_embedded(target, {"placeholders": {}, "signatures": []}) is True
-    text = target.read_text()
-    assert '"signatures": []' in text and "def classify(" in text
+def test_the_shipped_signatures_are_the_defaults():
+    """The classifier and ``ascend-fa explain`` read the one copy; explain hands out a copy it may not change."""
+    assert ke.default_data() == {"placeholders": fa_known_errors_data.PLACEHOLDERS,
+                                 "signatures": fa_known_errors_data.SIGNATURES}
+    assert explain.load_signatures() == ke.default_data()
+    explain.load_signatures()["signatures"].clear()
+    assert fa_known_errors_data.SIGNATURES and ke.classify("invalid ELF header")["class"] == "library_corrupt"
+    assert "fa_known_errors_data.py" in ke.classify("nothing known")["fix"]
 
 
 def test_signature_patterns_compile_and_fields_are_complete():
-    for entry in explain.load_signatures()["signatures"]:
+    assert set(fa_known_errors_data.PLACEHOLDERS) >= {"library", "symbol", "soc", "api"}
+    for entry in fa_known_errors_data.SIGNATURES:
         for key in ("class", "patterns", "cause", "fix", "source", "kind"):
             assert entry.get(key), (entry.get("class"), key)
         assert entry["kind"] in ("install", "build", "workload", "harmless")
@@ -210,6 +209,28 @@ def test_explain_cli_file_stdin_json_and_unknown(tmp_path):
     assert _explain(str(tmp_path / "missing.log")).returncode == 2
 
 
+def test_explain_cli_with_a_users_signatures_file(tmp_path):
+    sigs = tmp_path / "mine.yml"
+    sigs.write_text("placeholders: {thing: a widget}\n"
+                    "signatures:\n"
+                    "  - class: widget_jammed\n"
+                    "    patterns: ['widget (?P<thing>\\w+) jammed', 'gears stuck']\n"
+                    "    cause: '{thing} is jammed'\n"
+                    "    fix: unjam it\n"
+                    "    source: our runbook\n"
+                    "    kind: workload\n")
+    p = _explain("-", "--json", "--signatures", str(sigs), stdin="step 1\nwidget W7 jammed\n")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert (got["class"], got["cause"], got["fix"]) == ("widget_jammed", "W7 is jammed", "unjam it")
+    assert json.loads(_explain("-", "--json", "--signatures", str(sigs), stdin="gears stuck\n").stdout)["cause"] == \
+        "a widget is jammed"
+    p = _explain("-", "--signatures", str(sigs), stdin="c++: fatal error: Killed signal terminated program cc1plus\n")
+    assert p.returncode == 1 and "unknown error" in p.stdout       # the user's file replaces the shipped signatures
+    assert _explain("-", "--signatures", str(tmp_path / "none.yml"), stdin="x\n").returncode == 2
+    assert _explain("-", "--sync-embedded", stdin="x\n").returncode == 2      # the option is gone (argparse error)
+
+
 def test_register_adds_explain_and_keeps_an_existing_doctor():
     import argparse
 
@@ -226,7 +247,7 @@ def test_register_adds_explain_and_keeps_an_existing_doctor():
 
 
 def test_fa_build_failure_names_the_class_and_fix(tmp_path):
-    import fa_build
+    from ansible_collections.ascend.fa.plugins.modules import fa_build
 
     log = tmp_path / "build.log"
     log.write_text("[ 42%] Building opc kernels\nc++: fatal error: Killed signal terminated program cc1plus\n"
@@ -240,7 +261,7 @@ def test_fa_build_failure_names_the_class_and_fix(tmp_path):
 
 
 def test_fa_verify_card_diagnosis_and_summary():
-    from ansible.module_utils import fa_verify_lib as fa_verify
+    from ansible_collections.ascend.fa.plugins.module_utils import fa_verify_lib as fa_verify
 
     stderr = ("Traceback (most recent call last):\nImportError: libascendcl.so: cannot open shared object file: "
               "No such file or directory\n")

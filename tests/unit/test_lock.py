@@ -6,7 +6,6 @@ start time is a reused pid. Nothing is mocked but the owner of the test itself w
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -16,13 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from ascend_fa import lock, redact
+from ansible_collections.ascend.fa.plugins.plugin_utils import lock, redact
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("fa_lock_action", ROOT / "action_plugins" / "fa_lock.py")
-fa_lock = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fa_lock)
+from ansible_collections.ascend.fa.plugins.action import fa_lock as fa_lock
 
 
 @pytest.fixture()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ascend_fa import buildplan, preflight, recipes
-from ascend_fa._mu import load as load_module_utils
+from ansible_collections.ascend.fa.plugins.module_utils import fa_manifest as manifest_lib
+from ansible_collections.ascend.fa.plugins.plugin_utils import buildplan, preflight, recipes
 
 RECIPE = recipes.load("ops-transformer-v9.0.1")
 
@@ -51,7 +51,7 @@ def test_a_failed_last_verification_of_the_installed_package_is_verified_again()
     pkg = {"build_key": _key(GOOD), "sha256": "a" * 64, "recipe": RECIPE["name"]}
     failed = {"ok": False, "sha256": "a" * 64, "recipe": RECIPE["name"], "failed_cards": [1, 3],
               "summary": "2 of 8 cards failed FlashAttention (card 1, 3)", "at": "2026-11-29T10:00:00Z"}
-    manifest_lib = load_module_utils("fa_manifest")
+
 
     def host(record):  # the facts as ascend_facts reports them: the record and the host's own verdict on it
         return {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
@@ -80,7 +80,7 @@ def test_a_package_with_no_passing_verification_on_record_is_never_converged():
     previous package (ok) or none: the installed package is unverified and the next run verifies it."""
     pkg = {"build_key": _key(GOOD), "sha256": "a" * 64, "recipe": RECIPE["name"], "installed_at": "2026-12-01T09:00:00Z"}
     older_ok = {"ok": True, "sha256": "b" * 64, "recipe": "ops-transformer-v9.0.0", "at": "2026-11-29T10:00:00Z"}
-    manifest_lib = load_module_utils("fa_manifest")
+
     for record in (older_ok, None, {"sha256": "a" * 64}):
         facts = {**GOOD, "fa_package_state": "installed", "fa_package": pkg, "fa_last_verify": record,
                  "fa_verify_state": manifest_lib.verification_state(pkg, record)}

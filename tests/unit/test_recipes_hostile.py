@@ -8,8 +8,9 @@ import copy
 
 import pytest
 import yaml
+from ansible_collections.ascend.fa.plugins.plugin_utils import recipes
 
-from ascend_fa import PROJECT_ROOT, recipes
+from ascend_fa import PROJECT_ROOT
 
 BASE = yaml.safe_load((PROJECT_ROOT / "recipes/ops-transformer-v9.0.1.yml").read_text())
 

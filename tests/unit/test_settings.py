@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils import preflight, recipes, settings
 from test_preflight_decide import GOOD, _key
-
-from ascend_fa import preflight, recipes, settings
 
 RECIPE = recipes.load("ops-transformer-v9.0.1")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,9 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("ascend_fa_filters", ROOT / "filter_plugins" / "ascend_fa.py")
-filters = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(filters)
+from ansible_collections.ascend.fa.plugins.filter import ascend_fa as filters
 
 
 @pytest.mark.parametrize("run, skip, build, install, verify", [
@@ -42,7 +39,7 @@ def test_the_magic_variables_have_the_shape_the_filter_takes(tmp_path):
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
         "    - ansible.builtin.debug:\n"
         "        msg: \"STEPS {{ s.install }} {{ s.verify }}\"\n"
-        "      vars:\n        s: \"{{ ansible_run_tags | fa_steps(ansible_skip_tags) }}\"\n"
+        "      vars:\n        s: \"{{ ansible_run_tags | ascend.fa.fa_steps(ansible_skip_tags) }}\"\n"
         "      tags: [always]\n")
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "default",
            "ANSIBLE_NOCOLOR": "1"}

@@ -11,8 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from ascend_fa import preflight, trust
+from ansible_collections.ascend.fa.plugins.plugin_utils import preflight, trust
 
 KEY = b"k" * 40
 OTHER_KEY = b"o" * 40

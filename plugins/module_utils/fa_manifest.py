@@ -1,0 +1,153 @@
+"""Install manifest and installed-tree digest, shared by ascend_facts (drift) and fa_install.
+
+Standard library only (shipped to hosts as ``plugins/module_utils/fa_manifest.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+MANIFEST_NAME = "manifest.json"
+# The last verification of the installed package (fa_verify): {"ok", "recipe", "sha256", "summary", "failed_cards",
+# "at", "verified"}. "verified" is the manifest entry (without "previous") of the last package that PASSED on this
+# host, kept across later failures: the rollout rolls back to it, and fa_install keeps its .run until a newer package
+# passes. Rewritten only when its outcome, package or "verified" changes, so a passing re-check leaves it (and the
+# fingerprint, which watches it) alone.
+# Verification is a state, not an event: an installed package counts as verified only while this record says it
+# passed (same sha256). No record, a record of another package (an upgrade interrupted before or during its
+# verification: host lost, controller killed) or a failed record: preflight never takes the host as converged.
+VERIFY_NAME = "verify.json"
+VERIFY_PASSED, VERIFY_FAILED, VERIFY_NONE = "passed", "failed", "none"
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_digest(root: str) -> str | None:
+    """sha256 over (relative path, mode bits, content sha256) of every regular file under ``root``."""
+    if not os.path.isdir(root):
+        return None
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            rel = os.path.relpath(path, root)
+            h.update(rel.encode() + b"\0" + sha256_file(path).encode() + b"\n")
+    return h.hexdigest()
+
+
+def read_manifest(state_dir: str) -> dict | None:
+    path = os.path.join(state_dir, MANIFEST_NAME)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_verify_record(state_dir: str) -> dict | None:
+    """The host's record of the last verification (``VERIFY_NAME``), or None."""
+    try:
+        with open(os.path.join(state_dir, VERIFY_NAME), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def verification_state(manifest: dict | None, record: dict | None) -> str:
+    """Whether the installed package (``manifest``) passed its last verification (``record``): ``passed``,
+    ``failed`` or ``none`` (no record for this package: never verified, or the verification was interrupted)."""
+    sha = (manifest or {}).get("sha256")
+    if not sha or not record or record.get("sha256") != sha or not isinstance(record.get("ok"), bool):
+        return VERIFY_NONE
+    return VERIFY_PASSED if record["ok"] else VERIFY_FAILED
+
+
+def verified_entry(record: dict | None) -> dict | None:
+    """The last package that passed verification on this host (``record["verified"]``), or None.
+
+    A record written before "verified" existed that says ok stands for its own package (sha256 and recipe only)."""
+    if not record:
+        return None
+    entry = record.get("verified")
+    if isinstance(entry, dict) and entry.get("sha256"):
+        return entry
+    if record.get("ok") is True and record.get("sha256"):
+        return {"sha256": record["sha256"], "recipe": record.get("recipe")}
+    return None
+
+
+def manifest_entry(manifest: dict) -> dict:
+    """A manifest as a kept entry (previous / verified): everything but its own "previous"."""
+    return {k: v for k, v in manifest.items() if k != "previous"}
+
+
+def record_verification(state_dir: str, ok: bool, summary: str, failed_cards: list, at: str) -> bool:
+    """Keep the outcome of a verification of the installed package in ``state_dir`` (nothing without a manifest).
+
+    A pass makes the installed package the host's ``verified`` one; a failure keeps the earlier ``verified``.
+    Written only when the outcome, the package or ``verified`` differs from the record already there. Returns
+    whether it wrote.
+    """
+    manifest = read_manifest(state_dir)
+    if not manifest:
+        return False
+    old = read_verify_record(state_dir) or {}
+    verified = manifest_entry(manifest) if ok else verified_entry(old)
+    if old.get("ok") is ok and old.get("sha256") == manifest.get("sha256") and old.get("verified") == verified:
+        return False
+    write_json_atomic(os.path.join(state_dir, VERIFY_NAME), {
+        "ok": ok, "recipe": manifest.get("recipe"), "sha256": manifest.get("sha256"), "summary": (summary or "")[:2000],
+        "failed_cards": list(failed_cards or []), "at": at, "verified": verified})
+    return True
+
+
+def write_json_atomic(path: str, data: dict, mode: int = 0o644) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def package_state(manifest: dict | None, cann_version: str | None, cann_install_time: str | None) -> dict:
+    """Drift of an installed package against its manifest.
+
+    Returns ``{"state": ..., "detail": ...}`` with state one of ``absent`` (no manifest), ``missing``
+    (manifest but vendor tree gone), ``cann_changed`` (CANN version or install time differs from install),
+    ``files_changed`` (tree digest differs) or ``installed``.
+    """
+    if not manifest:
+        return {"state": "absent", "detail": "no ascend-fa manifest on this host"}
+    vendor_dir = manifest.get("vendor_dir") or ""
+    if not os.path.isdir(vendor_dir):
+        detail = f"package {manifest.get('recipe')} recorded in the manifest but {vendor_dir} is gone"
+        if manifest.get("cann_version") and cann_version and manifest["cann_version"] != cann_version:
+            detail += f" (CANN changed {manifest['cann_version']} -> {cann_version}: a toolkit upgrade removes custom ops)"
+            return {"state": "cann_changed", "detail": detail}
+        return {"state": "missing", "detail": detail}
+    if manifest.get("cann_version") and cann_version and manifest["cann_version"] != cann_version:
+        return {"state": "cann_changed",
+                "detail": f"installed against CANN {manifest['cann_version']}, CANN is now {cann_version}"}
+    if (manifest.get("cann_install_time") and cann_install_time
+            and manifest["cann_install_time"] != cann_install_time):
+        return {"state": "cann_changed",
+                "detail": f"CANN reinstalled at {cann_install_time} after the package was installed"}
+    digest = tree_digest(vendor_dir)
+    if manifest.get("tree_sha256") and digest != manifest["tree_sha256"]:
+        return {"state": "files_changed",
+                "detail": f"files under {vendor_dir} differ from the manifest (sha256 of the tree)"}
+    return {"state": "installed", "detail": f"{manifest.get('recipe')} ({manifest.get('build_key')})"}

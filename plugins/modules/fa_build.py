@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# Copyright: ascend-fa contributors
+# Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fa_build
+short_description: Build an ops-transformer custom operator package in one call
+description:
+  - Sources the CANN environment, runs the recipe's build command (an argv list, each word quoted, so a value never
+    becomes shell syntax) in the source tree, keeps the whole log in
+    I(log), finds the one package matching I(output_glob) and returns its path and sha256.
+  - On failure returns the last lines of the log so the operator sees the compiler's error, not a stack trace.
+version_added: "0.1.0"
+options:
+  src:
+    description: Source tree (a checkout of the pinned tag).
+    type: path
+    required: true
+  argv:
+    description:
+      - The build command as argv words, each rendered on its own (filter C(fa_recipe_argv)), e.g.
+        C([bash, build.sh, --pkg, --soc=ascend910b, --ops=flash_attention_score, -j8]).
+      - Run after sourcing I(set_env) in one C(bash -c) line where every word is C(shlex.quote)d.
+    type: list
+    elements: str
+    required: true
+  set_env:
+    description: Environment scripts sourced first (the CANN set_env.sh).
+    type: list
+    elements: path
+    default: []
+  output_glob:
+    description: Glob, relative to I(src), of the package the build writes.
+    type: str
+    required: true
+  log:
+    description: Where the full build log is written on the build host.
+    type: path
+    required: true
+  timeout:
+    description: Seconds before the build is killed.
+    type: int
+    default: 7200
+  clean:
+    description: Remove earlier outputs matching I(output_glob) first.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  platform:
+    platforms: posix
+  diff_mode:
+    support: none
+  check_mode:
+    support: full
+author: ascend-fa contributors (@ascend-fa)
+"""
+
+EXAMPLES = r"""
+- name: Build the FlashAttention package
+  fa_build:
+    src: /var/tmp/ascend-fa/src/ops-transformer-v9.0.1-0123abcd
+    argv: [bash, build.sh, --pkg, --soc=ascend910b, --ops=flash_attention_score, --vendor_name=ascendfa, -j8]
+    set_env: [/usr/local/Ascend/cann/set_env.sh]
+    output_glob: build_out/cann-ops-transformer-*linux*.run
+    log: /var/tmp/ascend-fa/logs/0123abcd.log
+"""
+
+RETURN = r"""
+artifact:
+  description: Absolute path of the built package.
+  returned: success
+  type: str
+sha256:
+  description: sha256 of the package.
+  returned: success
+  type: str
+seconds:
+  description: Wall time of the build command.
+  returned: always
+  type: float
+log_tail:
+  description: Last lines of the build log.
+  returned: always
+  type: str
+diagnosis:
+  description:
+    - On a failed build, the class of the error in the log from the known-error signatures
+      (C(plugins/module_utils/fa_known_errors_data.py)), with its cause and fix; C(class=unknown) when no signature matches.
+  returned: failure of the build command
+  type: dict
+  sample: {class: build_oom, known: true, cause: "...", fix: "lower the job count ...", source: "...", matched: "..."}
+"""
+
+import glob
+import os
+import shlex
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import sha256_file
+
+try:
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
+except ImportError:  # run outside Ansible without the repo's module_utils: no classification, same failure
+    diagnosis = None
+
+
+def command_line(set_env: list[str], src: str, argv: list[str], log: str, timeout: int) -> str:
+    """One bash line: source the environment scripts, then run ``argv`` (every word quoted) under ``timeout``."""
+    if not argv or any("\x00" in str(a) for a in argv):
+        raise ValueError(f"not a build command: {argv!r}")
+    sources = "".join(f"source {shlex.quote(s)} >/dev/null 2>&1; " for s in set_env)
+    return (f"set -o pipefail; {sources}cd {shlex.quote(src)} && "
+            f"timeout --kill-after=30 {int(timeout)} {shlex.join(str(a) for a in argv)} > {shlex.quote(log)} 2>&1")
+
+
+def log_tail(path: str, lines: int = 40) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "\n".join(fh.read().rstrip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def classify_log(path: str, fallback: str = "") -> dict | None:
+    """Class, cause and fix of the error in the build log (the known-error signatures), or None."""
+    if diagnosis is None:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - (1 << 20)))
+            text = fh.read()
+    except OSError:
+        text = ""
+    return diagnosis(text or fallback)
+
+
+def diagnosis_text(diag: dict | None) -> str:
+    if not diag:
+        return ""
+    if not diag["known"]:
+        return "\n--- diagnosis: unknown error (no known signature matches; read the last lines above) ---"
+    return (f"\n--- diagnosis: {diag['class']} ---\ncause: {diag['cause']}\nfix: {diag['fix']}"
+            + (f"\n(reported in {diag['source']})" if diag.get("source") else ""))
+
+
+def find_output(src: str, pattern: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(src, pattern)), key=os.path.getmtime)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type="path", required=True),
+            argv=dict(type="list", elements="str", required=True),
+            set_env=dict(type="list", elements="path", default=[]),
+            output_glob=dict(type="str", required=True),
+            log=dict(type="path", required=True),
+            timeout=dict(type="int", default=7200),
+            clean=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    shown = shlex.join(p["argv"])
+    if not p["argv"] or any("\x00" in a for a in p["argv"]):
+        module.fail_json(msg=f"argv {p['argv']!r} is not a build command (empty, or a word with a NUL byte)")
+    if not os.path.isdir(p["src"]):
+        module.fail_json(msg=f"source tree {p['src']} does not exist: the fetch step did not run or failed")
+    missing = [s for s in p["set_env"] if not os.path.isfile(s)]
+    if missing:
+        module.fail_json(msg=f"CANN environment script {', '.join(missing)} not found on the build host. "
+                             "Fix: install the CANN toolkit there or pick another fa_build_host")
+    if module.check_mode:
+        module.exit_json(changed=True, msg=f"would run: {shown}", seconds=0.0, log_tail="")
+    if p["clean"]:
+        for old in find_output(p["src"], p["output_glob"]):
+            os.remove(old)
+    os.makedirs(os.path.dirname(p["log"]), exist_ok=True)
+    start = time.monotonic()
+    rc, _out, err = module.run_command(["bash", "-c", command_line(p["set_env"], p["src"], p["argv"], p["log"],
+                                                                   p["timeout"])])
+    seconds = round(time.monotonic() - start, 2)
+    tail = log_tail(p["log"]) or err
+    if rc != 0:
+        why = "timed out" if rc in (124, 137) else f"failed (rc={rc})"
+        diag = classify_log(p["log"], err)
+        module.fail_json(msg=f"build {why} after {seconds}s: {shown}\n--- last lines of {p['log']} ---\n{tail}"
+                             f"{diagnosis_text(diag)}",
+                         rc=rc, seconds=seconds, log=p["log"], log_tail=tail, diagnosis=diag)
+    outputs = find_output(p["src"], p["output_glob"])
+    if len(outputs) != 1:
+        module.fail_json(msg=f"build succeeded but {len(outputs)} files match {p['output_glob']} in {p['src']} "
+                             f"(expected exactly one): {outputs}", seconds=seconds, log=p["log"], log_tail=tail)
+    artifact = outputs[0]
+    module.exit_json(changed=True, artifact=artifact, sha256=sha256_file(artifact), size=os.path.getsize(artifact),
+                     seconds=seconds, log=p["log"], log_tail=tail)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+#!/usr/bin/python
+# Copyright: ascend-fa contributors
+# Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fa_converged
+short_description: Tell cheaply whether a host is exactly as its last clean, converged run left it
+description:
+  - >-
+    Recomputes the host's fingerprint (C(plugins/module_utils/fa_fingerprint.py): type, mode, size, inode, mtime and ctime
+    of the driver and CANN version files, the toolkit links, the operator folders, ascend-fa's manifest, set_env.bash,
+    kept package and installed tree, the login-shell and dynamic-loader files, the Python interpreter and the folders
+    holding torch / torch_npu) from the same inputs as the recorded one and compares group by group.
+  - No file content is read but the install manifest, no process is started; a few hundred C(lstat) calls.
+  - >-
+    The recorded fingerprint comes from the controller's fact cache (C(ansible_facts.ascend_fa_converged), kept by
+    the preflight gate when a full check found the host converged and clean, and by the rollout after every card
+    passed). The fa_preflight role ends the host when this module says C(converged); otherwise the full check
+    (C(ascend_facts), fresh-shell environment checks, compatibility data) runs as before.
+  - >-
+    Runs through its action plugin (C(plugins/action/fa_converged.py)): C(fa_fingerprint.py) and the record go to the
+    host's Python as one command (C(python3 -c PROGRAM)), without the AnsiballZ wrapper (about 0.04 CPU s on the host instead of
+    0.4). Anything unexpected gives C(converged=false) and the full check.
+  - Never changes the host (C(changed=false)).
+version_added: "0.3.0"
+author: ascend-fa contributors (@ascend-fa)
+options:
+  fingerprint:
+    description: The recorded fingerprint (C(inputs), C(digest), C(groups)) as C(fa_fingerprint) returned it.
+    type: dict
+    required: true
+  python:
+    description:
+      - The host's Python for the comparison (the action plugin's command). Default C(ansible_python_interpreter),
+        else the discovered interpreter, else C(python3).
+    type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  platform:
+    platforms: posix
+  diff_mode:
+    support: none
+  check_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Check whether this host is unchanged since its last clean run
+  fa_converged:
+    fingerprint: "{{ ansible_facts.ascend_fa_converged.fingerprint }}"
+  register: quick
+"""
+
+RETURN = r"""
+converged:
+  description: Every group's digest equals the recorded one.
+  type: bool
+  returned: always
+changed_groups:
+  description: The groups that differ (driver, cann, package, environment, python).
+  type: list
+  elements: str
+  returned: always
+digest:
+  description: The host's fingerprint digest now.
+  type: str
+  returned: always
+entries:
+  description: How many watched entries (files, folders) were looked at.
+  type: int
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ascend.fa.plugins.module_utils.fa_fingerprint import converged
+
+
+def check(recorded: dict) -> dict:
+    """The module's result for a recorded fingerprint (pure function of the host's files)."""
+    return {"changed": False, **converged(recorded)}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=dict(fingerprint=dict(type="dict", required=True), python=dict(type="str")),
+                           supports_check_mode=True)
+    module.exit_json(**check(module.params["fingerprint"]))
+
+
+if __name__ == "__main__":
+    main()
