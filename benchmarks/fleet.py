@@ -279,7 +279,7 @@ class Bench:
                                                      and entry["rerun"]["changed_total"] == 0)
                 if self.args.full_rerun:
                     # the same rerun without the fast path: every host through the full check (ascend_facts etc.)
-                    entry["rerun_full"] = run_measured(cmd + ["-e", "fa_preflight_quick_converged=false"], env, run_dir,
+                    entry["rerun_full"] = run_measured(cmd + ["-e", "fa_preflight_fast_path=false"], env, run_dir,
                                                        "rerun_full", cpu_files, timeout)
         finally:
             simfleet.destroy(fleet_dir)
@@ -620,7 +620,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=int, default=1800, help="seconds per ansible-playbook run")
     p.add_argument("--forks", type=int, help="ANSIBLE_FORKS for every run (default: ansible.cfg's)")
     p.add_argument("--full-rerun", action=argparse.BooleanOptionalAction, default=True,
-                   help="after the rerun, a third run with fa_preflight_quick_converged=false (the full check)")
+                   help="after the rerun, a third run with fa_preflight_fast_path=false (the full check)")
     p.add_argument("--render", metavar="FLEET_JSON", help="only re-render an earlier fleet.json into --out")
     return p.parse_args(argv)
 

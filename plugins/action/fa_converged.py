@@ -1,6 +1,11 @@
 # Copyright: ascend-fa contributors
 # Apache-2.0
-"""Action plugin ``fa_converged``: compare a host with its recorded fingerprint in one plain command, no AnsiballZ.
+"""Action plugin ``fa_converged``: the rerun fast path's controller side, its one mechanism and its one writer.
+
+``state=check`` compares a host with its recorded fingerprint in one plain command, no AnsiballZ; ``state=record``
+writes (or clears) the record itself, the host's fact ``ascend_fa_converged`` in the controller's fact cache, after
+a full check (role fa_preflight) or a verified rollout (role fa_rollout). The host side is
+``plugins/module_utils/fa_fingerprint.py`` (what a fingerprint holds, and the comparison).
 
 The comparison is a few hundred ``lstat`` calls (``plugins/module_utils/fa_fingerprint.py``, standard library only). Run as
 a module it costs what every Ansible module costs on the host - unpacking the AnsiballZ payload and compiling
@@ -18,14 +23,21 @@ from __future__ import annotations
 
 import json
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
 
 ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["check", "record"], "default": "check"},
     "fingerprint": {"type": "dict", "required": True},
     "python": {"type": "str"},
+    # state=record: the key of what is wanted (plugin_utils/preflight.py converged_key), who records, keep or clear
+    "key": {"type": "str", "default": "", "no_log": False},
+    "by": {"type": "str", "default": ""},
+    "keep": {"type": "bool", "default": True},
 }
+FACT = "ascend_fa_converged"
 # plugins/module_utils/ next to this plugin's folder: plugins/action/../module_utils (checkout) or
 # plugins/action/../module_utils (collection)
 FINGERPRINT_SRC = Path(__file__).resolve().parent.parent / "module_utils" / "fa_fingerprint.py"
@@ -54,6 +66,15 @@ def parse(rc: int, stdout: str, stderr: str) -> dict:
     return {"changed": False, **data}
 
 
+def record(key: str, fingerprint: dict, by: str, keep: bool, now: datetime | None = None) -> dict:
+    """The task result that keeps (or, with ``keep`` false or nothing to keep, clears) the host's record."""
+    rec: dict = {}
+    if keep and key and fingerprint:
+        at = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rec = {"key": key, "fingerprint": dict(fingerprint), "by": by, "at": at}
+    return {"changed": False, "recorded": bool(rec), "ansible_facts": {FACT: rec}}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -61,6 +82,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if args["state"] == "record":      # controller only: nothing runs on the host
+            result.update(record(args["key"], args["fingerprint"], args["by"], args["keep"]))
+            return result
         task_vars = task_vars or {}
         python = args["python"] or self._templar.template(
             task_vars.get("ansible_python_interpreter")

@@ -5,8 +5,6 @@
 Controller only (no module, nothing runs on the host). Replaces three tasks per host (a debug of the warnings, a
 fail on the blocking problems, a debug of the package state): the warnings become Ansible warnings, the blocking
 problems fail the host with one line each (host, what, found, needed, fix), and ``msg`` says what the run will do.
-``converged`` (when given) becomes the host's fact ``ascend_fa_converged`` (kept in the fact cache): the record that
-lets the next deploy end the host after one cheap comparison (module ``fa_converged``); ``{}`` clears it.
 """
 
 from __future__ import annotations
@@ -17,15 +15,12 @@ ARGUMENT_SPEC = {
     "warnings": {"type": "list", "elements": "str", "default": []},
     "blocking": {"type": "list", "elements": "str", "default": []},
     "summary": {"type": "str", "default": ""},
-    "converged": {"type": "dict"},
 }
 
 
-def verdict(warnings: list[str], blocking: list[str], summary: str, converged: dict | None = None) -> dict:
+def verdict(warnings: list[str], blocking: list[str], summary: str) -> dict:
     """The task result for these problem lines (already rendered, one per problem)."""
     result: dict = {"changed": False, "blocking": list(blocking), "problem_warnings": list(warnings)}
-    if converged is not None and not blocking:
-        result["ansible_facts"] = {"ascend_fa_converged": dict(converged)}
     if warnings:
         result["warnings"] = list(warnings)
     if blocking:
@@ -43,5 +38,5 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        result.update(verdict(args["warnings"], args["blocking"], args["summary"], args["converged"]))
+        result.update(verdict(args["warnings"], args["blocking"], args["summary"]))
         return result

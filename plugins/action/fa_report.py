@@ -20,7 +20,6 @@ ARGUMENT_SPEC = {
     "path": {"type": "path", "required": True},
     "content": {"type": "raw", "required": True},
     "mode": {"type": "raw", "default": "0644"},
-    "facts": {"type": "dict"},
 }
 
 
@@ -89,7 +88,4 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"cannot write the report {path} on the controller: {exc}") from exc
         # A report of this run on the controller, not a change to the managed host: never counted as changed.
         result["written"] = written
-        if args["facts"] is not None:
-            # kept with the report, in the controller's fact cache (e.g. ascend_fa_converged after a clean rollout)
-            result["ansible_facts"] = dict(args["facts"])
         return result

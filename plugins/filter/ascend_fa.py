@@ -162,6 +162,11 @@ def fa_settings_problems(values: dict, device_count: int | None = None) -> list[
     return settings.problems(values or {}, device_count)
 
 
+def fa_settings_deprecations(values: dict) -> list[dict]:
+    """Warnings for the old names of settings the run still uses (``plugin_utils/settings.py`` DEPRECATED)."""
+    return settings.deprecations(values or {})
+
+
 def fa_steps(run_tags: list[str] | None, skip_tags: list[str] | None = None) -> dict[str, bool]:
     """The steps this run selects: ``ansible_run_tags | fa_steps(ansible_skip_tags)`` -> build, install, verify.
 
@@ -203,4 +208,5 @@ class FilterModule:
             "fa_store_claims": fa_store_claims,
             "fa_steps": fa_steps,
             "fa_settings_problems": fa_settings_problems,
+            "fa_settings_deprecations": fa_settings_deprecations,
         }

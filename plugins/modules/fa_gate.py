@@ -30,13 +30,6 @@ options:
     description: What the run does with this host (shown with C(-v)).
     type: str
     default: ""
-  converged:
-    description:
-      - >-
-        When given (and nothing blocks), kept as the host's fact C(ascend_fa_converged) in the fact cache: the key
-        of what is wanted and the host's fingerprint, when the full check found it converged and clean; C({}) clears
-        it. The next deploy compares the host with it (module C(fa_converged)) and ends it when nothing changed.
-    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -29,11 +29,6 @@ options:
     description: File mode, octal.
     type: raw
     default: "0644"
-  facts:
-    description:
-      - Facts to keep for this host once the file is written (returned as C(ansible_facts), so the controller's fact
-        cache keeps them), e.g. C(ascend_fa_converged) after a clean rollout. Not set in check mode.
-    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -19,15 +19,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .compat import ERROR, Problem
+from .compat import ERROR, WARNING, Problem
 
 CODE = "bad_setting"
 # What Ansible's boolean filter and argument specs accept (ansible.module_utils.parsing.convert_bool)
 TRUE_WORDS = {"y", "yes", "on", "1", "true", "t"}
 FALSE_WORDS = {"n", "no", "off", "0", "false", "f"}
 BOOL_SETTINGS = ("fa_install_force", "fa_rolling_verify", "fa_preflight_env_check", "fa_preflight_require_healthy",
-                 "fa_preflight_end_converged", "fa_preflight_quick_converged", "fa_preflight_reuse_npu_facts",
-                 "fa_rolling_auto_rollback", "fa_verify_quick")
+                 "fa_preflight_fast_path", "fa_preflight_end_converged", "fa_preflight_quick_converged",
+                 "fa_preflight_reuse_npu_facts", "fa_rolling_auto_rollback", "fa_verify_quick")
+DEPRECATED_CODE = "deprecated_setting"
+# Old names still honoured for one release, each with a warning naming its replacement (the roles read them).
+_FAST_PATH = ("the three switches of the rerun fast path are one now; false turns the whole fast path off "
+              "(every host gets the full check, npu-smi included)")
+DEPRECATED: dict[str, tuple[str, str]] = {
+    "fa_preflight_end_converged": ("fa_preflight_fast_path", _FAST_PATH),
+    "fa_preflight_quick_converged": ("fa_preflight_fast_path", _FAST_PATH),
+    "fa_preflight_reuse_npu_facts": ("fa_preflight_fast_path", _FAST_PATH),
+}
 BATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 WHERE = "(-e, group_vars or host_vars)"
 
@@ -243,4 +252,16 @@ def problems(settings: dict[str, Any] | None, device_count: int | None = None) -
             out.append(_problem("fa_verify_devices", s["fa_verify_devices"], needed,
                                 "list the cards to check (-e fa_verify_devices=0,3, or a YAML list), or leave "
                                 "fa_verify_devices empty for every card"))
+    return out
+
+
+def deprecations(settings: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Warnings (code ``deprecated_setting``) for the old names in ``settings`` that are set: what replaces each."""
+    out = []
+    for name, value in (settings or {}).items():
+        if value is None or name not in DEPRECATED:
+            continue
+        new, note = DEPRECATED[name]
+        out.append(Problem(DEPRECATED_CODE, WARNING, f"setting {name} is deprecated", repr(value), new,
+                           f"set {new} instead {WHERE}: {note}; {name} goes in the next release").as_dict())
     return out

@@ -156,17 +156,30 @@ def test_clean_flags_of_the_verdict():
     assert v["needs_install"] is True and v["clean"] is False and v["clean_after_install"] is True
 
 
-def test_gate_keeps_the_record_unless_something_blocks():
-    rec = {"key": "k", "fingerprint": {"digest": "d"}}
-    assert fa_gate.verdict([], [], "s", rec)["ansible_facts"] == {"ascend_fa_converged": rec}
-    assert fa_gate.verdict([], [], "s", {})["ansible_facts"] == {"ascend_fa_converged": {}}
-    assert "ansible_facts" not in fa_gate.verdict([], ["h1: blocked"], "s", rec)
+def test_the_record_has_one_writer_that_keeps_or_clears_it():
+    """fa_converged state=record is the only writer of ascend_fa_converged: the gate and the report write none."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 12, 5, 10, 0, 0, tzinfo=timezone.utc)
+    r = fa_converged_action.record("k", {"digest": "d"}, "preflight", True, now)
+    assert r["ansible_facts"] == {"ascend_fa_converged": {"key": "k", "fingerprint": {"digest": "d"}, "by": "preflight",
+                                                          "at": "2026-12-05T10:00:00Z"}}
+    assert r["recorded"] is True and r["changed"] is False
+    for cleared in (fa_converged_action.record("k", {"digest": "d"}, "rollout", False),
+                    fa_converged_action.record("k", {}, "rollout", True),
+                    fa_converged_action.record("", {"digest": "d"}, "rollout", True)):
+        assert cleared["ansible_facts"] == {"ascend_fa_converged": {}} and cleared["recorded"] is False
     assert "ansible_facts" not in fa_gate.verdict([], [], "s")
+    assert "ansible_facts" not in fa_gate.verdict([], ["h1: blocked"], "s")
+    writers = [str(f.relative_to(ROOT)) for f in (ROOT / "plugins").rglob("*.py") if "ascend_fa_converged" in f.read_text()
+               and "ansible_facts" in f.read_text() and f.parent.name == "action"]
+    assert writers == ["plugins/action/fa_converged.py"]
 
 
 def test_record_survives_in_the_fact_cache_and_ends_an_unchanged_host(tmp_path):
-    """fa_gate keeps the record, the jsonfile cache carries it to the next ansible-playbook run, fa_converged
-    compares: unchanged -> converged; changed driver file -> the driver group (localhost, no containers)."""
+    """fa_converged state=record keeps the record, the jsonfile cache carries it to the next ansible-playbook run,
+    fa_converged compares: unchanged -> converged; changed driver file -> the driver group (localhost, no
+    containers)."""
     inputs = make_host(tmp_path)
     play = tmp_path / "play.yml"
     play.write_text(textwrap.dedent(f"""\
@@ -174,8 +187,11 @@ def test_record_survives_in_the_fact_cache_and_ends_an_unchanged_host(tmp_path):
           gather_facts: false
           tasks:
             - name: Record
-              ascend.fa.fa_gate:
-                converged: {{key: k1, fingerprint: "{{{{ lookup('ansible.builtin.file', '{tmp_path}/fp.json') | from_json }}}}"}}
+              ascend.fa.fa_converged:
+                state: record
+                key: k1
+                fingerprint: "{{{{ lookup('ansible.builtin.file', '{tmp_path}/fp.json') | from_json }}}}"
+                by: test
               when: record | default(false) | bool
             - name: Compare
               ascend.fa.fa_converged:

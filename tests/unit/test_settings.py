@@ -61,3 +61,18 @@ def test_a_bad_setting_blocks_the_host_even_when_ignored_and_is_not_in_the_conve
     good = preflight.decide(facts, RECIPE, {"settings": {"fa_verify_devices": [0]}})
     assert good["blocking"] == [] and good["needs_install"] is False
     assert preflight.converged_key(RECIPE, {"settings": {"a": 1}}) == preflight.converged_key(RECIPE, {})
+
+
+def test_deprecated_fast_path_switches_warn_and_name_the_one_switch():
+    from ansible_collections.ascend.fa.plugins.plugin_utils import settings as st
+
+    got = st.deprecations({"fa_preflight_quick_converged": "false", "fa_preflight_end_converged": None,
+                           "fa_preflight_fast_path": True, "fa_vendor": "ascendfa"})
+    assert [(p["code"], p["severity"], p["what"], p["needed"]) for p in got] == [
+        ("deprecated_setting", "warning", "setting fa_preflight_quick_converged is deprecated", "fa_preflight_fast_path")]
+    assert "set fa_preflight_fast_path instead" in got[0]["fix"] and "next release" in got[0]["fix"]
+    assert st.deprecations({}) == [] and st.deprecations(None) == []
+    # still validated as booleans while they are honoured
+    assert [p["what"] for p in st.problems({"fa_preflight_reuse_npu_facts": "maybe"})] == [
+        "setting fa_preflight_reuse_npu_facts is not valid"]
+    assert st.problems({"fa_preflight_fast_path": "maybe"})[0]["needed"] == "true or false"
