@@ -211,7 +211,7 @@ def _playbook_vars(a: argparse.Namespace) -> dict[str, Any]:
     if getattr(a, "grid", None):
         out["fa_bench_grid"] = a.grid
     if getattr(a, "batch", None):
-        out["fa_rolling_batch"] = parse_batch(a.batch)
+        out["fa_rollout_batch"] = parse_batch(a.batch)
     return out
 
 
@@ -435,7 +435,7 @@ def _add_playbook_commands(sub: Any, skip: frozenset[str] = frozenset()) -> None
         if name in ("deploy", "upgrade"):
             p.add_argument("--recipe", help="release recipe to deploy (fa_recipe), e.g. ops-transformer-v9.0.1")
         if name == "upgrade":
-            p.add_argument("--batch", help="rolling batches (fa_rolling_batch): 1, 25%%, or 1,10%%,25%% (canary first)")
+            p.add_argument("--batch", help="rolling batches (fa_rollout_batch): 1, 25%%, or 1,10%%,25%% (canary first)")
         if name == "bench":
             p.add_argument("--grid", choices=["small", "seed"], help="fa_bench.py grid (fa_bench_grid; default small)")
         p.set_defaults(func=cmd_playbook)

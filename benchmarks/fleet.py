@@ -262,7 +262,7 @@ class Bench:
                 env = self._env(run_dir, "mitogen_linear" if mode == "mitogen" else None)
                 cmd = [self.playbook_bin, "-i", inventory, str(ROOT / "deploy_fa.yml")]
                 if not self.args.verify or mode == "install":
-                    cmd += ["-e", "fa_rolling_verify=false"]
+                    cmd += ["-e", "fa_rollout_verify=false"]
                 entry["first"] = run_measured(cmd, env, run_dir, "first", cpu_files, timeout)
                 arts = [json.loads(p.read_text()) for p in sorted((run_dir / "cache").glob("*/artifact.json"))]
                 entry["builds"] = len(arts)

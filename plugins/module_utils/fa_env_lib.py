@@ -625,7 +625,7 @@ def check_environment(checks, phase, params):
     argv = shell_argv(scripts, probe_args(checks, ctx, p["timeout"]))
     try:
         proc = subprocess.run(argv, env=fresh_env(), capture_output=True, text=True, timeout=p["timeout"] + 30,
-                              stdin=subprocess.DEVNULL, errors="replace", cwd="/")
+                              stdin=subprocess.DEVNULL, errors="replace", cwd="/", check=False)
         stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired:
         stdout, stderr, rc = "", f"the fresh shell ran longer than {p['timeout'] + 30}s", None

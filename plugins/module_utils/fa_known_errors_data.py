@@ -45,8 +45,10 @@ SIGNATURES = [
         "class": "soc_mismatch",
         "patterns": [
             # "socverison" (sic) is how CANN spells it in this message; any spelling of soc version is accepted
-            r"soc\s*_?ve?r\w*\s*[:=]?\s*(?P<package_soc>[\w.-]+)\s+of\s+(?:the\s+)?bin(?:ary)?\s+package\s+does\s+not\s+match\s+(?:with\s+)?(?:the\s+)?current\s+device\s+soc\s*_?ve?r\w*\s*[:=]?\s*(?P<device_soc>[\w-]+(?:\.\w+)*)",
-            r"bin(?:ary)?\s+package\s+soc\s*_?ve?r\w*\s*[:=]?\s*(?P<package_soc>[\w.-]+)\s*,?\s+(?:but|while)\s+(?:the\s+)?(?:current\s+)?device\s+soc\s*_?ve?r\w*\s*(?:is\s*)?[:=]?\s*(?P<device_soc>[\w-]+(?:\.\w+)*)",
+            (r"soc\s*_?ve?r\w*\s*[:=]?\s*(?P<package_soc>[\w.-]+)\s+of\s+(?:the\s+)?bin(?:ary)?\s+package\s+does\s+not\s+match\s+"
+             r"(?:with\s+)?(?:the\s+)?current\s+device\s+soc\s*_?ve?r\w*\s*[:=]?\s*(?P<device_soc>[\w-]+(?:\.\w+)*)"),
+            (r"bin(?:ary)?\s+package\s+soc\s*_?ve?r\w*\s*[:=]?\s*(?P<package_soc>[\w.-]+)\s*,?\s+(?:but|while)\s+(?:the\s+)?(?:current\s+"
+             r")?device\s+soc\s*_?ve?r\w*\s*(?:is\s*)?[:=]?\s*(?P<device_soc>[\w-]+(?:\.\w+)*)"),
         ],
         "cause": (
             "the operator package was built for SoC {package_soc}, but the device is {device_soc}: it was built with the "
@@ -128,7 +130,8 @@ SIGNATURES = [
         "kind": "install",
         "examples": [
             "undefined symbol: MsprofSysCycleTime",
-            "ImportError: /usr/local/lib/python3.11/site-packages/torch_npu/lib/libtorch_npu.so: undefined symbol: MsprofSysCycleTime (torch-npu 2.7.1, CANN 9.0)",
+            ("ImportError: /usr/local/lib/python3.11/site-packages/torch_npu/lib/libtorch_npu.so: "
+             "undefined symbol: MsprofSysCycleTime (torch-npu 2.7.1, CANN 9.0)"),
         ],
     },
     {
@@ -156,7 +159,8 @@ SIGNATURES = [
     {
         "class": "library_corrupt",
         "patterns": [
-            r"(?P<library>[\w./+-]*\.so[\w.]*)\s*:\s*(?:invalid\s+ELF\s+header|file\s+too\s+short|not\s+an\s+ELF|ELF\s+load\s+command\s+\w+|wrong\s+ELF\s+class\S*|unknown\s+file\s+type)",
+            (r"(?P<library>[\w./+-]*\.so[\w.]*)\s*:\s*(?:invalid\s+ELF\s+header|file\s+too\s+short|not\s+an\s+ELF|ELF\s+load\s+"
+             r"command\s+\w+|wrong\s+ELF\s+class\S*|unknown\s+file\s+type)"),
             r"invalid\s+ELF\s+header",
         ],
         "cause": (
@@ -313,7 +317,8 @@ SIGNATURES = [
     {
         "class": "custom_ops_removed_by_upgrade",
         "patterns": [
-            r"(?:custom\s+(?:operator\s+|op\s+)?(?:ops?|operators?|package)|vendor\s+package)s?[^\n]{0,60}?(?:gone|removed|missing|uninstalled|disappeared)[^\n]{0,60}?(?:toolkit|CANN|kernels)\s+(?:upgrade|update|reinstall)",
+            (r"(?:custom\s+(?:operator\s+|op\s+)?(?:ops?|operators?|package)|vendor\s+package)s?[^\n]{0,60}?(?:gone|removed|missing|uninstalled|disappeared)"
+             r"[^\n]{0,60}?(?:toolkit|CANN|kernels)\s+(?:upgrade|update|reinstall)"),
             r"(?:toolkit|CANN)\s+(?:upgrade|update)[^\n]{0,60}?(?:removes?|removed|uninstall\w*|deletes?|deleted)[^\n]{0,40}?(?:custom|vendor|kernels)",
             r"CANN\s+changed\s+since\s+install",
         ],

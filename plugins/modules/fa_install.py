@@ -210,6 +210,8 @@ def build_module() -> AnsibleModule:
         argument_spec=dict(
             state=dict(type="str", choices=["present", "previous", "verified"], default="present"),
             package=dict(type="path"),
+            # taken by the action plugin (plugins/action/fa_install.py), which transfers it and passes package
+            src=dict(type="path"),
             sha256=dict(type="str"),
             meta=dict(type="dict", default={}),
             set_env=dict(type="list", elements="path", default=[]),

@@ -2,7 +2,7 @@
 
 Settings that later phases use (the rollout's batches and failure budget, the verification's timeout and cards, the
 build's ``-j``, the booleans given as ``-e k=v`` strings) used to fail late or not at all: a negative timeout after
-the package was installed, ``fa_rolling_batch=abc`` as an "Unexpected Exception" of Ansible's, ``fa_install_force=maybe``
+the package was installed, ``fa_rollout_batch=abc`` as an "Unexpected Exception" of Ansible's, ``fa_install_force=maybe``
 silently false. Preflight's verdict takes these problems as blocking (``fa_preflight_ignore`` does not apply), so a
 host with a bad setting stops in preflight with the variable, its value and the fix, and nothing is changed.
 
@@ -25,9 +25,9 @@ CODE = "bad_setting"
 # What Ansible's boolean filter and argument specs accept (ansible.module_utils.parsing.convert_bool)
 TRUE_WORDS = {"y", "yes", "on", "1", "true", "t"}
 FALSE_WORDS = {"n", "no", "off", "0", "false", "f"}
-BOOL_SETTINGS = ("fa_install_force", "fa_rolling_verify", "fa_preflight_env_check", "fa_preflight_require_healthy",
+BOOL_SETTINGS = ("fa_install_force", "fa_rollout_verify", "fa_preflight_env_check", "fa_preflight_require_healthy",
                  "fa_preflight_fast_path", "fa_preflight_end_converged", "fa_preflight_quick_converged",
-                 "fa_preflight_reuse_npu_facts", "fa_rolling_auto_rollback", "fa_verify_quick")
+                 "fa_preflight_reuse_npu_facts", "fa_rollout_auto_rollback", "fa_verify_quick")
 DEPRECATED_CODE = "deprecated_setting"
 # Old names still honoured for one release, each with a warning naming its replacement (the roles read them).
 _FAST_PATH = ("the three switches of the rerun fast path are one now; false turns the whole fast path off "
@@ -36,6 +36,9 @@ DEPRECATED: dict[str, tuple[str, str]] = {
     "fa_preflight_end_converged": ("fa_preflight_fast_path", _FAST_PATH),
     "fa_preflight_quick_converged": ("fa_preflight_fast_path", _FAST_PATH),
     "fa_preflight_reuse_npu_facts": ("fa_preflight_fast_path", _FAST_PATH),
+    **{f"fa_rolling_{n}": (f"fa_rollout_{n}", "the role fa_rollout owns these variables, so they carry its name")
+       for n in ("batch", "max_fail_percent", "verify", "auto_rollback", "drain_command", "undrain_command",
+                 "drain_tasks", "undrain_tasks")},
 }
 BATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 WHERE = "(-e, group_vars or host_vars)"
@@ -144,12 +147,12 @@ STRINGS: dict[str, tuple[Any, str, str, bool]] = {
     "fa_artifact_host": (host_name_ok,
                          "empty or an inventory host name (letters, digits, . _ : -)",
                          "set fa_artifact_host to a host of the inventory, or leave it empty", True),
-    "fa_rolling_drain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name or "
+    "fa_rollout_drain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name or "
                                  "absolute path, none with a newline, NUL or other control character",
-                                 "set fa_rolling_drain_command to e.g. [systemctl, stop, vllm] (a YAML list)", True),
-    "fa_rolling_undrain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name "
+                                 "set fa_rollout_drain_command to e.g. [systemctl, stop, vllm] (a YAML list)", True),
+    "fa_rollout_undrain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name "
                                    "or absolute path, none with a newline, NUL or other control character",
-                                   "set fa_rolling_undrain_command to e.g. [systemctl, start, vllm] (a YAML list)",
+                                   "set fa_rollout_undrain_command to e.g. [systemctl, start, vllm] (a YAML list)",
                                    True),
 }
 
@@ -239,13 +242,13 @@ def problems(settings: dict[str, Any] | None, device_count: int | None = None) -
             n = _int(s[name])
             if n is None or n < low:
                 out.append(_problem(name, s[name], f"an integer >= {low}", f"set {name} to {fix}"))
-    if "fa_rolling_batch" in s and not batch_ok(s["fa_rolling_batch"]):
-        out.append(_problem("fa_rolling_batch", s["fa_rolling_batch"],
+    if "fa_rollout_batch" in s and not batch_ok(s["fa_rollout_batch"]):
+        out.append(_problem("fa_rollout_batch", s["fa_rollout_batch"],
                             "a host count >= 1, a percentage such as '25%', or a list of those such as [1, '10%']",
-                            "set fa_rolling_batch to e.g. 16, '25%' or [1, '10%', '25%']"))
-    if "fa_rolling_max_fail_percent" in s and not percent_ok(s["fa_rolling_max_fail_percent"]):
-        out.append(_problem("fa_rolling_max_fail_percent", s["fa_rolling_max_fail_percent"], "a number from 0 to 100",
-                            "set fa_rolling_max_fail_percent to the share of a batch that may fail, e.g. 10"))
+                            "set fa_rollout_batch to e.g. 16, '25%' or [1, '10%', '25%']"))
+    if "fa_rollout_max_fail_percent" in s and not percent_ok(s["fa_rollout_max_fail_percent"]):
+        out.append(_problem("fa_rollout_max_fail_percent", s["fa_rollout_max_fail_percent"], "a number from 0 to 100",
+                            "set fa_rollout_max_fail_percent to the share of a batch that may fail, e.g. 10"))
     if "fa_verify_devices" in s:
         ok, needed = _devices(s["fa_verify_devices"], device_count)
         if not ok:

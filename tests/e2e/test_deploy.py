@@ -139,11 +139,11 @@ def test_tags_select_the_install_and_the_verification(fleet, deployed):
 
 def test_a_bad_setting_stops_the_host_in_preflight_and_changes_nothing(fleet, deployed):
     """Settings used late (verification timeout, batches) or given as -e strings are checked before anything runs;
-    before, a negative timeout failed after the install and fa_rolling_batch=abc was an 'Unexpected Exception'."""
+    before, a negative timeout failed after the install and fa_rollout_batch=abc was an 'Unexpected Exception'."""
     host = fleet.hosts[0]
     before = fleet.manifest(host)
     for args in (["-e", "fa_install_force=true", "-e", "fa_verify_timeout=-5"],
-                 ["-e", "fa_install_force=true", "-e", "fa_rolling_batch=abc"],
+                 ["-e", "fa_install_force=true", "-e", "fa_rollout_batch=abc"],
                  ["-e", "fa_install_force=maybe"]):          # also on a converged host: not passed over
         run = fleet.play("deploy_fa.yml", "-l", host, *args)
         assert run.rc != 0 and run.failed() == [host] and set(run.changed().values()) == {0}, run.out[-3000:]
@@ -255,8 +255,8 @@ def test_broken_package_fails_exactly_that_host_naming_the_card(fleet, deployed)
 
 def test_deploy_repairs_the_broken_host_only(fleet, deployed):
     # drain/undrain hooks run around the host that is touched, and only there (converged hosts end in preflight)
-    hooks = {"fa_rolling_drain_command": ["touch", "/tmp/fa-drained"],
-             "fa_rolling_undrain_command": ["touch", "/tmp/fa-undrained"]}
+    hooks = {"fa_rollout_drain_command": ["touch", "/tmp/fa-drained"],
+             "fa_rollout_undrain_command": ["touch", "/tmp/fa-undrained"]}
     run = fleet.play("deploy_fa.yml", "-e", json.dumps(hooks))
     assert run.rc == 0, run.out[-3000:]
     changed = {h for h, c in run.changed().items() if c}

@@ -194,7 +194,7 @@ def test_host_lost_mid_roll_is_reported_the_others_finish_and_the_rerun_verifies
     deploy(fleet, OLD)
     lost = fleet.hosts[1]
     others = [h for h in fleet.hosts if h != lost]
-    upgrade = json.dumps({"fa_recipe": NEW, "fa_rolling_batch": [1, 2], "fa_rolling_max_fail_percent": 50})
+    upgrade = json.dumps({"fa_recipe": NEW, "fa_rollout_batch": [1, 2], "fa_rollout_max_fail_percent": 50})
     # The host goes down (every process killed, sshd stopped) when its verification starts: the canary (host 1)
     # is done, host 2 and host 3 are one batch; one failure of two stays within the budget (50%). Its card is made
     # slow once the rolling play starts, so the check is surely still running when the host goes down.

@@ -68,7 +68,7 @@ def test_hostile_settings_stop_the_host_in_preflight_and_nothing_runs(fleet, mar
         "fa_repo_url": f"--upload-pack=touch {m['repo_url']}",
         "fa_repo_bundle": f"/tmp/b.bundle;touch {m['repo_bundle']}",
         "fa_build_host": f"-oProxyCommand=touch {m['build_host']}",
-        "fa_rolling_drain_command": ["systemctl", f"stop\ntouch {m['drain']}"],
+        "fa_rollout_drain_command": ["systemctl", f"stop\ntouch {m['drain']}"],
     }
     run = fleet.play("deploy_fa.yml", "-e", json.dumps(hostile))
     assert run.rc != 0 and run.failed() == [host], run.out[-4000:]

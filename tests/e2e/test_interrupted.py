@@ -55,7 +55,7 @@ def verify_record(fleet, host) -> dict:
 
 
 def upgrade_args() -> list[str]:
-    return ["-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": 1})]
+    return ["-e", json.dumps({"fa_recipe": NEW, "fa_rollout_batch": 1})]
 
 
 def interrupted_upgrade(fleet, host: str, task: str, action, delay: float = 1.0) -> str:

@@ -47,7 +47,7 @@ def test_faulty_host_is_rolled_back_and_the_others_upgraded(make_fleet):
     bad = fleet.hosts[2]
     fleet.fault(bad, "wrong-results", "--version", "9.0.1")   # the new kernel computes wrong numbers on this host
     run = fleet.play("playbooks/upgrade_fa.yml", "-e",
-                     json.dumps({"fa_recipe": NEW, "fa_rolling_batch": [1, "50%"], "fa_rolling_max_fail_percent": 50}))
+                     json.dumps({"fa_recipe": NEW, "fa_rollout_batch": [1, "50%"], "fa_rollout_max_fail_percent": 50}))
     assert run.rc != 0
     assert run.failed() == [bad]
     assert f"{bad}: {NEW} failed" in run.out and f"Rolled back to {OLD} and verified" in run.out
@@ -72,8 +72,8 @@ def test_budget_stops_the_run_and_untouched_hosts_keep_the_old_package(make_flee
     deploy_old(fleet)
     for h in fleet.hosts[:2]:
         fleet.fault(h, "wrong-results", "--version", "9.0.1")
-    run = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": [1, 1, "100%"],
-                                                                   "fa_rolling_max_fail_percent": 0}))
+    run = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rollout_batch": [1, 1, "100%"],
+                                                                   "fa_rollout_max_fail_percent": 0}))
     assert run.rc != 0
     assert run.failed() == [fleet.hosts[0]]                  # the canary failed: nothing else was touched
     assert {recipe_of(fleet, h) for h in fleet.hosts} == {OLD}
@@ -91,7 +91,7 @@ def test_budget_stops_the_run_and_untouched_hosts_keep_the_old_package(make_flee
            "ASCEND_FA_RESULTS": str(fleet.results), "NO_COLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
            "PYTHONUNBUFFERED": "1", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(fleet.dir / "facts")}
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
-           "playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": 1})]
+           "playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rollout_batch": 1})]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     seen, out = 0, []
@@ -114,7 +114,7 @@ def test_budget_stops_the_run_and_untouched_hosts_keep_the_old_package(make_flee
     assert {recipes[h] for h in fleet.hosts[2:]} == {OLD}, recipes
     for h, m in half.items():   # and its files are the manifest's: nothing half-installed
         assert package_state(fleet, h) == "installed", (h, m)
-    run = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rolling_batch": 1}))
+    run = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW, "fa_rollout_batch": 1}))
     assert run.rc == 0, run.out[-3000:]
     assert {recipe_of(fleet, h) for h in fleet.hosts} == {NEW}
     again = fleet.play("playbooks/upgrade_fa.yml", "-e", json.dumps({"fa_recipe": NEW}))

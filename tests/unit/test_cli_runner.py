@@ -122,7 +122,7 @@ def test_results_dir(tmp_path):
 
 def test_subcommand_options_become_variables():
     a = cli.build_parser().parse_args(["upgrade", "-i", "inv", "--recipe", "r1", "--batch", "25%", "-e", "x=1"])
-    assert cli._playbook_vars(a) == {"fa_recipe": "r1", "fa_rolling_batch": "25%"}
+    assert cli._playbook_vars(a) == {"fa_recipe": "r1", "fa_rollout_batch": "25%"}
     assert cli.parse_batch("1") == 1 and cli.parse_batch("1, 10%,25%") == [1, "10%", "25%"]
     b = cli.build_parser().parse_args(["bench", "-i", "inv", "--grid", "seed", "-f", "4", "--check", "-t", "x,y"])
     assert cli._playbook_vars(b) == {"fa_bench_grid": "seed"}

@@ -146,7 +146,7 @@ def test_the_deploy_batch_defaults_to_the_runs_forks(installed, tmp_path):
     pb.write_text(f"- hosts: all\n  gather_facts: false\n  serial: {serial}\n  tasks:\n"
                   "    - ansible.builtin.debug:\n        msg: \"batch={{ ansible_play_batch | length }}\"\n")
     for args, env_cfg, want in ((["-f", "2"], cfg, "batch=2"), ([], cfg, "batch=5"),
-                                ([], ROOT / "ansible.cfg", "batch=5"), (["-e", "fa_rolling_batch=3"], cfg, "batch=3")):
+                                ([], ROOT / "ansible.cfg", "batch=5"), (["-e", "fa_rollout_batch=3"], cfg, "batch=3")):
         p = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inv), str(pb), *args], cwd=work,
                            env=clean_env(env_cfg, colls), capture_output=True, text=True, timeout=120)
         assert p.returncode == 0 and want in p.stdout, (args, p.stdout + p.stderr)

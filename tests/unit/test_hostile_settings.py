@@ -42,10 +42,10 @@ HOSTILE = {
     "fa_artifact_store_dir": ["/srv/a;id", "/srv/$(id)", "/srv/`id`", "/srv/a\n", "/srv/a b", "/srv/../etc"],
     "fa_install_ldconfig_file": ["/etc/ld.so.conf.d/a;id", "/etc/$(id)", "/etc/`id`", "/etc/a\n", "/etc/a b",
                                  "/etc/ld.so.conf.d/../../x"],
-    "fa_rolling_drain_command": [["systemctl;id"], ["$(id)"], ["`id`"], ["systemctl", "stop\nvllm"],
+    "fa_rollout_drain_command": [["systemctl;id"], ["$(id)"], ["`id`"], ["systemctl", "stop\nvllm"],
                                  ["systemctl stop vllm"], ["../bin/drain"], "systemctl stop vllm", ["x", "a\x00b"],
                                  ["-x"]],
-    "fa_rolling_undrain_command": [["systemctl;id"], ["$(id)"], ["`id`"], ["systemctl", "start\rvllm"],
+    "fa_rollout_undrain_command": [["systemctl;id"], ["$(id)"], ["`id`"], ["systemctl", "start\rvllm"],
                                    ["systemctl start vllm"], ["../bin/undrain"], "systemctl start vllm"],
 }
 
@@ -66,8 +66,8 @@ GOOD_VALUES = {
     "fa_artifact_host": ["", "store"],
     "fa_artifact_store_dir": ["/srv/ascend-fa/artifacts"],
     "fa_install_ldconfig_file": ["/etc/ld.so.conf.d/ascend-fa.conf"],
-    "fa_rolling_drain_command": [[], ["systemctl", "stop", "vllm"], ["/usr/local/bin/drain", "--node=a;b c"]],
-    "fa_rolling_undrain_command": [[], ["kubectl", "uncordon", "node-1"]],
+    "fa_rollout_drain_command": [[], ["systemctl", "stop", "vllm"], ["/usr/local/bin/drain", "--node=a;b c"]],
+    "fa_rollout_undrain_command": [[], ["kubectl", "uncordon", "node-1"]],
 }
 
 CASES = [(name, value) for name, values in HOSTILE.items() for value in values]

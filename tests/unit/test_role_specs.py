@@ -68,3 +68,41 @@ def test_the_check_can_fail(tmp_path):
     (role / "defaults" / "main.yml").write_text("fa_x: 1\n")
     with pytest.raises(AssertionError, match="is not a bool"):
         test_defaults_and_argument_specs_agree(role)
+
+
+def test_old_rollout_names_still_set_the_new_ones(tmp_path):
+    """fa_rolling_* (before 0.2) still reach the role for one release: each fa_rollout_* default falls back to the
+    old name, and the playbooks' serial / max_fail_percentage read it too (the settings gate warns about it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    defaults = ROOT / "roles" / "fa_rollout" / "defaults" / "main.yml"
+    deploy = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())[1]
+    out = tmp_path / "out.json"
+    play = tmp_path / "pb.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "vars_files": [str(defaults)],
+        "vars": {"serial": deploy["serial"], "fail": deploy["max_fail_percentage"]},
+        "tasks": [{"ansible.builtin.copy": {"dest": str(out), "mode": "0644", "content": (
+            "{{ {'verify': fa_rollout_verify | bool, 'drain': fa_rollout_drain_command, 'rollback': "
+            "fa_rollout_auto_rollback | bool, 'serial': serial | string, 'fail': fail | string} | to_json }}")}}]}]))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "default",
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_FORKS": "7"}
+
+    def run(*extra: str) -> dict:
+        p = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                            "-e", f"ansible_python_interpreter={sys.executable}", str(play), *extra],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return json.loads(out.read_text())
+
+    assert run() == {"verify": True, "drain": [], "rollback": True, "serial": "7", "fail": "100"}
+    old = run("-e", '{"fa_rolling_verify": false, "fa_rolling_drain_command": ["systemctl", "stop", "vllm"], '
+                    '"fa_rolling_auto_rollback": false, "fa_rolling_batch": 3, "fa_rolling_max_fail_percent": 20}')
+    assert old == {"verify": False, "drain": ["systemctl", "stop", "vllm"], "rollback": False, "serial": "3",
+                   "fail": "20"}
+    both = run("-e", '{"fa_rolling_verify": false, "fa_rollout_verify": true, "fa_rolling_batch": 3, '
+                     '"fa_rollout_batch": 5}')
+    assert both["verify"] is True and both["serial"] == "5"      # the new name wins

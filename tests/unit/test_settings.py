@@ -15,31 +15,31 @@ def _names(problems):
 
 def test_the_defaults_and_typical_values_pass():
     assert settings.problems({
-        "fa_install_force": False, "fa_rolling_verify": "yes", "fa_preflight_env_check": True,
-        "fa_rolling_batch": [1, "10%", "25%"], "fa_rolling_max_fail_percent": "10", "fa_verify_timeout": "300",
+        "fa_install_force": False, "fa_rollout_verify": "yes", "fa_preflight_env_check": True,
+        "fa_rollout_batch": [1, "10%", "25%"], "fa_rollout_max_fail_percent": "10", "fa_verify_timeout": "300",
         "fa_build_jobs": 0, "fa_build_jobs_cap": 64, "fa_preflight_expect_npus": "8", "fa_verify_devices": [],
-        "fa_verify_quick": "true", "fa_rolling_auto_rollback": 1}, device_count=8) == []
-    assert settings.problems({"fa_rolling_batch": "100%", "fa_verify_devices": "0,3"}, 8) == []
-    assert settings.problems({"fa_verify_timeout": None, "fa_rolling_batch": None}) == []   # not set: not checked
+        "fa_verify_quick": "true", "fa_rollout_auto_rollback": 1}, device_count=8) == []
+    assert settings.problems({"fa_rollout_batch": "100%", "fa_verify_devices": "0,3"}, 8) == []
+    assert settings.problems({"fa_verify_timeout": None, "fa_rollout_batch": None}) == []   # not set: not checked
     assert settings.problems(None) == []
 
 
 @pytest.mark.parametrize("name, value, needed", [
     ("fa_install_force", "maybe", "true or false"),
-    ("fa_rolling_verify", 2, "true or false"),
+    ("fa_rollout_verify", 2, "true or false"),
     ("fa_verify_timeout", "-5", "an integer >= 1"),
     ("fa_verify_timeout", 0, "an integer >= 1"),
     ("fa_verify_timeout", "5m", "an integer >= 1"),
     ("fa_build_jobs", -1, "an integer >= 0"),
     ("fa_build_jobs_cap", 0, "an integer >= 1"),
     ("fa_preflight_expect_npus", "eight", "an integer >= 0"),
-    ("fa_rolling_batch", "abc", "a host count >= 1"),
-    ("fa_rolling_batch", 0, "a host count >= 1"),
-    ("fa_rolling_batch", "150%", "a host count >= 1"),
-    ("fa_rolling_batch", [1, "x"], "a host count >= 1"),
-    ("fa_rolling_batch", [], "a host count >= 1"),
-    ("fa_rolling_max_fail_percent", "x", "a number from 0 to 100"),
-    ("fa_rolling_max_fail_percent", 101, "a number from 0 to 100"),
+    ("fa_rollout_batch", "abc", "a host count >= 1"),
+    ("fa_rollout_batch", 0, "a host count >= 1"),
+    ("fa_rollout_batch", "150%", "a host count >= 1"),
+    ("fa_rollout_batch", [1, "x"], "a host count >= 1"),
+    ("fa_rollout_batch", [], "a host count >= 1"),
+    ("fa_rollout_max_fail_percent", "x", "a number from 0 to 100"),
+    ("fa_rollout_max_fail_percent", 101, "a number from 0 to 100"),
     ("fa_verify_devices", "[9]", "card ids: integers >= 0"),
     ("fa_verify_devices", [9], "card ids of this host: 0..7 (8 devices)"),
     ("fa_verify_devices", [-1], "card ids: integers >= 0"),
