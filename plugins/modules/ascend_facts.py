@@ -85,13 +85,9 @@ options:
     default: {}
 extends_documentation_fragment:
   - ascend.fa.env_check.in_call
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
   - ansible.builtin.action_common_attributes.facts
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
   facts:
@@ -101,15 +97,15 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Gather Ascend facts
-  ascend_facts:
+  ascend.fa.ascend_facts:
 
 - name: Use another npu-smi and interpreter
-  ascend_facts:
+  ascend.fa.ascend_facts:
     npu_smi: /usr/local/sbin/npu-smi
     python: /opt/venv/bin/python
 
 - name: Facts, and on hosts that have the wanted package, its environment in a fresh login shell
-  ascend_facts:
+  ascend.fa.ascend_facts:
     env_checks: "{{ (lookup('ansible.builtin.file', 'plugins/plugin_utils/data/env_checks.yml') | from_yaml).checks }}"
     env_when: {recipe: ops-transformer-v9.0.1, commit: "{{ fa_recipe_data.commit }}"}
     env_host: "{{ inventory_hostname }}"

@@ -70,12 +70,8 @@ options:
         controller's key); the caller takes the lock and rebuilds it, or waits for the slice that holds it.
     type: str
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: none
 author: ascend-fa contributors (@ascend-fa)
@@ -83,7 +79,7 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Claim a build
-  fa_artifact_store:
+  ascend.fa.fa_artifact_store:
     action: claim
     store_dir: /srv/ascend-fa/artifacts
     key: 0123456789abcdef

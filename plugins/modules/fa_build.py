@@ -49,12 +49,8 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
 author: ascend-fa contributors (@ascend-fa)
@@ -62,7 +58,7 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Build the FlashAttention package
-  fa_build:
+  ascend.fa.fa_build:
     src: /var/tmp/ascend-fa/src/ops-transformer-v9.0.1-0123abcd
     argv: [bash, build.sh, --pkg, --soc=ascend910b, --ops=flash_attention_score, --vendor_name=ascendfa, -j8]
     set_env: [/usr/local/Ascend/cann/set_env.sh]

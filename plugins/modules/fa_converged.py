@@ -63,12 +63,8 @@ options:
         else the discovered interpreter, else C(python3).
     type: str
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
 """

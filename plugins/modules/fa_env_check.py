@@ -55,12 +55,8 @@ options:
     default: false
 extends_documentation_fragment:
   - ascend.fa.env_check
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
 author: ascend-fa contributors (@ascend-fa)
@@ -68,7 +64,7 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Check the environment like a field engineer
-  fa_env_check:
+  ascend.fa.fa_env_check:
     checks: "{{ (lookup('ansible.builtin.file', 'plugins/plugin_utils/data/env_checks.yml') | from_yaml).checks }}"
     host: "{{ inventory_hostname }}"
     cann_set_env: "{{ ansible_facts.ascend.cann_set_env }}"

@@ -31,21 +31,17 @@ options:
     type: str
     default: ""
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
 """
 
 EXAMPLES = r"""
 - name: Stop this host when its stack cannot run FlashAttention
-  fa_gate:
-    warnings: "{{ fa_warnings | fa_problem_lines(inventory_hostname) }}"
-    blocking: "{{ fa_blocking | fa_problem_lines(inventory_hostname) }}"
+  ascend.fa.fa_gate:
+    warnings: "{{ fa_warnings | ascend.fa.fa_problem_lines(inventory_hostname) }}"
+    blocking: "{{ fa_blocking | ascend.fa.fa_problem_lines(inventory_hostname) }}"
     summary: "{{ inventory_hostname }}: already converged"
 """
 

@@ -133,12 +133,8 @@ options:
         trip). Only a folder named C(ansible-tmp-*) that contains I(package) is removed.
     type: path
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
   action:
@@ -150,7 +146,7 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Install the FlashAttention package (transferred from the controller only when the host lacks it)
-  fa_install:
+  ascend.fa.fa_install:
     src: "{{ fa_cached[fa_build_key].path }}"
     sha256: "{{ sha }}"
     vendor: ascendfa
@@ -160,12 +156,12 @@ EXAMPLES = r"""
     meta: {recipe: ops-transformer-v9.0.1, build_key: 0123abcd}
 
 - name: Roll back to the previous package (only when this controller signed it)
-  fa_install:
+  ascend.fa.fa_install:
     state: previous
     vendor: ascendfa
     vendor_dir_name: ascendfa_transformer
     set_env: [/usr/local/Ascend/cann/set_env.sh]
-    trusted_sha256: "{{ fa_artifact_cache | fa_trusted_sha256s }}"
+    trusted_sha256: "{{ fa_artifact_cache | ascend.fa.fa_trusted_sha256s }}"
 """
 
 RETURN = r"""

@@ -30,19 +30,15 @@ options:
     type: raw
     default: "0644"
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
 attributes:
-  platform:
-    platforms: posix
-  diff_mode:
-    support: none
   check_mode:
     support: full
 """
 
 EXAMPLES = r"""
 - name: Write this host's verify result on the controller
-  fa_report:
+  ascend.fa.fa_report:
     path: "{{ fa_results_dir }}/verify/{{ inventory_hostname }}.json"
     content: "{{ fa_verify_result.cards }}"
 """

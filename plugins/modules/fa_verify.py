@@ -121,15 +121,11 @@ options:
 extends_documentation_fragment:
   - ascend.fa.env_check
   - ascend.fa.env_check.in_call
-  - ansible.builtin.action_common_attributes
+  - ascend.fa.attributes
   - ansible.builtin.action_common_attributes.facts
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
-  diff_mode:
-    support: none
   facts:
     support: full
 author: ascend-fa contributors (@ascend-fa)
@@ -137,7 +133,7 @@ author: ascend-fa contributors (@ascend-fa)
 
 EXAMPLES = r"""
 - name: Verify FlashAttention on all 8 cards
-  fa_verify:
+  ascend.fa.fa_verify:
     kernels_dir: /var/lib/ascend-fa/kernels
     set_env:
       - /usr/local/Ascend/cann/set_env.sh
@@ -146,7 +142,7 @@ EXAMPLES = r"""
     timeout: 300
 
 - name: Re-check two cards only, with another seed
-  fa_verify:
+  ascend.fa.fa_verify:
     kernels_dir: /var/lib/ascend-fa/kernels
     set_env: [/usr/local/Ascend/cann/set_env.sh]
     devices: [3, 5]
