@@ -235,7 +235,7 @@ def test_tampered_package_is_refused(fleet, deployed):
     m = fleet.manifest(host)
     fleet.sh(host, "cp {} /tmp/pkg.run && echo tampered >> /tmp/pkg.run".format(m["package"]))
     adhoc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), host, "-i", str(fleet.inventory), "-m", "fa_install", "-a",
+        [str(Path(sys.executable).parent / "ansible"), host, "-i", str(fleet.inventory), "-m", "ascend.fa.fa_install", "-a",
          f"package=/tmp/pkg.run sha256={m['sha256']} vendor=ascendfa vendor_dir_name=ascendfa_transformer "
          f"set_env={m['install_path'].rsplit('/opp', 1)[0]}/set_env.sh"],
         cwd=PROJECT_ROOT, capture_output=True, text=True,
