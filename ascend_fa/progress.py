@@ -209,7 +209,8 @@ class ProgressModel:
         A role is a phase, except the plumbing roles in ``hidden_phases``; their tasks and play-level tasks count
         towards the host's current phase. A host's first phase starts with its first event, plumbing included.
         """
-        role = str(data.get("role") or "") or None
+        # a collection role's events name it by FQCN (ascend.fa.fa_install): the phase is the role's own name
+        role = str(data.get("role") or "").rpartition(".")[2] or None
         if role and role not in self.hidden_phases:
             return role
         if hp.phase is None and (role is None or fatal):

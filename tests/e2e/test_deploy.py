@@ -53,6 +53,9 @@ def test_first_deploy_builds_once_per_target_and_installs_everywhere(fleet, depl
     assert len(verify) == 8
 
 
+GATHER = "ascend.fa.fa_preflight : Gather Ascend facts"
+
+
 def _task_hosts(out: str, task: str) -> set[str]:
     """The hosts that ran (ok/changed/failed) the task whose TASK line contains ``task``."""
     hosts: set[str] = set()
@@ -73,7 +76,7 @@ def test_rerun_is_a_no_op(fleet, deployed):
     # the fast path: every host was recorded by the rollout (install + every card passed) and is unchanged since,
     # so one file-metadata comparison ends it; none of them runs the full check (ascend_facts)
     assert _task_hosts(run.out, "Compare the host with its last clean run") == set(fleet.hosts)
-    assert _task_hosts(run.out, "fa_preflight : Gather Ascend facts") == set(), [
+    assert _task_hosts(run.out, GATHER) == set(), [
         line for line in run.out.splitlines() if "changed since the last clean run" in line]
 
 
@@ -84,11 +87,11 @@ def test_a_changed_host_gets_the_full_check_and_the_others_do_not(fleet, deploye
         run = fleet.play("deploy_fa.yml", "-v")
         assert run.rc == 0, run.out[-3000:]
         assert set(run.changed().values()) == {0}, run.changed()
-        assert _task_hosts(run.out, "fa_preflight : Gather Ascend facts") == {host}
+        assert _task_hosts(run.out, GATHER) == {host}
         assert "changed since the last clean run: environment" in run.out
         # the full check found it converged and clean: recorded again, so the next rerun is fast for it too
         again = fleet.play("deploy_fa.yml")
-        assert again.rc == 0 and _task_hosts(again.out, "fa_preflight : Gather Ascend facts") == set(), again.out[-3000:]
+        assert again.rc == 0 and _task_hosts(again.out, GATHER) == set(), again.out[-3000:]
     finally:
         fleet.sh(host, "rm -f /etc/profile.d/zz-fa-test.sh")
 

@@ -28,8 +28,8 @@ pytestmark = pytest.mark.fleet
 OLD, NEW = "sim-ops-transformer-v9.0.0", "sim-ops-transformer-v9.0.1"
 STATE = "/var/lib/ascend-fa"
 VENDORS = "/usr/local/Ascend/cann/opp/vendors"
-INSTALL_TASK = "fa_install : Install, register and record the package"
-VERIFY_TASK = "fa_verify : Run fa_check.py on every card in parallel"
+INSTALL_TASK = "ascend.fa.fa_install : Install, register and record the package"
+VERIFY_TASK = "ascend.fa.fa_verify : Run fa_check.py on every card in parallel"
 
 
 # --------------------------------------------------------------------------------------------------- fleets

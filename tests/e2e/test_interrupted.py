@@ -25,8 +25,8 @@ from ascend_fa import PROJECT_ROOT
 
 pytestmark = pytest.mark.fleet
 OLD, NEW = "sim-ops-transformer-v9.0.0", "sim-ops-transformer-v9.0.1"
-INSTALL_TASK = "TASK [fa_install : Install, register and record the package]"
-CHECK_TASK = "TASK [fa_verify : Run fa_check.py on every card in parallel]"
+INSTALL_TASK = "TASK [ascend.fa.fa_install : Install, register and record the package]"
+CHECK_TASK = "TASK [ascend.fa.fa_verify : Run fa_check.py on every card in parallel]"
 
 
 @pytest.fixture(scope="module")

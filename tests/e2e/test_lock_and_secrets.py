@@ -61,7 +61,7 @@ def test_a_second_run_stops_at_the_lock_and_the_first_finishes(pair, tmp_path):
         first = subprocess.Popen([str(BIN / "ansible-playbook"), "-i", str(pair.inventory), "deploy_fa.yml",
                                   "--limit", h1], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        assert _wait_for(log, "TASK [fa_build : Build the package", first, 600), log.read_text()[-3000:]
+        assert _wait_for(log, "TASK [ascend.fa.fa_build : Build the package", first, 600), log.read_text()[-3000:]
         assert first.poll() is None, "the first run ended before the second one could start"
         held = {p.name: json.loads(p.read_text()) for p in lock_dir.glob("*.lock")}
         assert f"host-{h1}.lock" in held and any(n.startswith("build-") for n in held), held
@@ -81,13 +81,13 @@ def test_a_second_run_stops_at_the_lock_and_the_first_finishes(pair, tmp_path):
                      rf"holds\s+the\s+lock\s+for\s+host\s+{h1}", " ".join(same_host.out.split())), same_host.out[-3000:]
     assert "Fix: wait for it to finish, or remove" in " ".join(same_host.out.split())
     assert same_host.recap[h1]["failed"] == 1 and same_host.recap[h1]["changed"] == 0
-    assert "TASK [fa_preflight : Gather Ascend facts" not in same_host.out    # stopped before the host was read
+    assert "TASK [ascend.fa.fa_preflight : Gather Ascend facts" not in same_host.out    # stopped before the host was read
 
     assert same_key.rc != 0
     flat = " ".join(same_key.out.split())
     assert f"another run (pid {first.pid}" in flat and "holds the lock for build key" in flat, same_key.out[-3000:]
     assert same_key.recap[h2]["failed"] == 1 and same_key.recap[h2]["changed"] == 0
-    assert "TASK [fa_fetch : Clone tag" not in same_key.out
+    assert "TASK [ascend.fa.fa_fetch : Clone tag" not in same_key.out
     assert pair.manifest(h2) is None                                     # the refused host was not touched
 
     # the first run went on as if alone: built once, installed, verified, and let go of its locks

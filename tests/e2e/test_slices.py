@@ -21,10 +21,10 @@ from ascend_fa import PROJECT_ROOT
 
 pytestmark = pytest.mark.fleet
 
-CLAIM = "fa_fetch : Claim each build in the shared store"
-BUILD = "fa_build : Build the package"
-PUBLISH = "fa_build : Publish them"
-WAIT = "fa_build : Wait for the other slices' builds"
+CLAIM = "ascend.fa.fa_fetch : Claim each build in the shared store"
+BUILD = "ascend.fa.fa_build : Build the package"
+PUBLISH = "ascend.fa.fa_build : Publish them"
+WAIT = "ascend.fa.fa_build : Wait for the other slices' builds"
 # one loop item of a task: "changed: [node1 -> node5(127.0.21.5)] => (item=<build key>[: label])"
 ITEM = re.compile(r"^(ok|changed|failed|fatal|skipping): \[[^\]]*\] => \(item=([0-9a-f]{16})\b")
 
@@ -33,7 +33,7 @@ def builds_in(out: str) -> int:
     """Changed items of the build task in one run's output."""
     n = 0
     for block in re.split(r"\nTASK \[", out):
-        if block.startswith("fa_build : Build the package"):
+        if block.startswith(BUILD):
             n += len(re.findall(r"^changed: ", block, re.M))
     return n
 

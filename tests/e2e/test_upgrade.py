@@ -97,7 +97,7 @@ def test_budget_stops_the_run_and_untouched_hosts_keep_the_old_package(make_flee
     seen, out = 0, []
     for line in proc.stdout:
         out.append(line)
-        if line.startswith("TASK [fa_install : Install, register and record the package]"):
+        if line.startswith("TASK [ascend.fa.fa_install : Install, register and record the package]"):
             seen += 1
             if seen == 2:   # the second host is being installed: kill the controller now
                 os.killpg(proc.pid, signal.SIGKILL)
