@@ -33,10 +33,16 @@ def test_the_wheel_holds_the_cli_and_the_collection_not_the_simulator(wheel):
                  f"{COLL}/roles/fa_install/meta/argument_specs.yml", f"{COLL}/plugins/modules/fa_verify.py",
                  f"{COLL}/plugins/module_utils/fa_env_lib.py", f"{COLL}/plugins/plugin_utils/data/compat.yml",
                  f"{COLL}/plugins/filter/ascend_fa.py", f"{COLL}/plugins/action/fa_install.py",
+                 f"{COLL}/plugins/doc_fragments/env_check.py", f"{COLL}/plugins/doc_fragments/attributes.py",
                  f"{COLL}/recipes/ops-transformer-v9.0.1.yml", f"{COLL}/kernels/fa_check.py", f"{COLL}/meta/runtime.yml"):
         assert want in names, want
     for role in (ROOT / "roles").iterdir():
         assert f"{COLL}/roles/{role.name}/tasks/main.yml" in names, role.name
+    # every file of the collection's parts (what build_collection.py puts in the tarball) is in the wheel too
+    tracked = subprocess.run(["git", "ls-files", "--", "plugins", "roles", "playbooks", "recipes", "kernels", "meta"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    missing = [rel for rel in tracked if f"{COLL}/{rel}" not in names]
+    assert not missing, missing
     assert not [n for n in names if n.startswith(("ascend_sim", f"{COLL}/tests", f"{COLL}/ascend_sim", "tests/"))]
 
 
