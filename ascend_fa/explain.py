@@ -7,7 +7,7 @@ through Ansible's collection loader. ``--signatures FILE`` classifies with a use
 
 A pasted log may carry terminal escape sequences (colours, but also OSC title/hyperlink/clipboard writes, cursor moves
 and erases that forge what the terminal shows): they and every other control character but newline and tab are
-stripped (:func:`plugin_utils/safetext.py.strip_controls`) before the text is classified, and from every line printed.
+stripped (``strip_controls`` of ``plugin_utils/safetext.py``) before the text is classified, and from every line printed.
 
 :func:`register` adds the ``explain`` and ``doctor`` subcommands to the ``ascend-fa`` parser (``doctor`` only when
 the parser does not have it yet).
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible_collections.ascend.fa.plugins.module_utils import fa_known_errors
+from ansible_collections.ascend.fa.plugins.module_utils import fa_known_errors as ke
 from ansible_collections.ascend.fa.plugins.plugin_utils import yamlio
 from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
@@ -31,27 +31,21 @@ EXIT_UNKNOWN = 1
 EXIT_ERROR = 2
 
 
-def ke():
-    """The classifier module (plugins/module_utils/fa_known_errors.py)."""
-    return fa_known_errors
-
-
 def load_signatures(path: str | Path | None = None) -> dict[str, Any]:
     """A user's YAML signatures file (``placeholders``, ``signatures``), or without ``path`` the shipped signatures
     (``plugins/module_utils/fa_known_errors_data.py``)."""
     if not path:
-        return ke().default_data()
+        return ke.default_data()
     data = yamlio.load(Path(path).read_text(encoding="utf-8")) or {}
     return {"placeholders": data.get("placeholders") or {}, "signatures": data.get("signatures") or []}
 
 
 def explain_text(text: str, signatures: dict[str, Any] | None = None) -> dict[str, Any]:
     """The classification of ``text`` (control sequences stripped first) plus every other matching class."""
-    mod = ke()
-    sigs = mod.Signatures(signatures) if signatures is not None else mod.default_signatures()
+    sigs = ke.Signatures(signatures) if signatures is not None else ke.default_signatures()
     text = strip_controls(text)
-    best = mod.classify(text, sigs)
-    others = [r for r in mod.classify_all(text, sigs) if r["class"] in best.get("also", [])]
+    best = ke.classify(text, sigs)
+    others = [r for r in ke.classify_all(text, sigs) if r["class"] in best.get("also", [])]
     return {**best, "others": others}
 
 

@@ -17,11 +17,7 @@ import threading
 import time
 
 from ansible_collections.ascend.fa.plugins.module_utils.fa_env_lib import check_environment, not_run
-
-try:
-    from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
-except ImportError:  # run outside Ansible without the repo's module_utils: no classification, same results
-    diagnosis = None
+from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
 
 CHECK_SCRIPT = "fa_check.py"
 TAIL_CHARS = 2000
@@ -179,7 +175,7 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
         res["ok"] = True
     if not res["ok"]:
         res["stderr_tail"] = _tail(stderr)
-        if diagnosis is not None and not timed_out:
+        if not timed_out:
             # the class of the error (known-error signatures), its cause and fix; unknown: see stderr_tail
             res["diagnosis"] = diagnosis(f"{stderr or ''}\n{res['reason'] or ''}")
     return res

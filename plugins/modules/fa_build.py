@@ -98,12 +98,8 @@ import shlex
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
 from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import sha256_file
-
-try:
-    from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
-except ImportError:  # run outside Ansible without the repo's module_utils: no classification, same failure
-    diagnosis = None
 
 
 def command_line(set_env: list[str], src: str, argv: list[str], log: str, timeout: int) -> str:
@@ -123,10 +119,8 @@ def log_tail(path: str, lines: int = 40) -> str:
         return ""
 
 
-def classify_log(path: str, fallback: str = "") -> dict | None:
-    """Class, cause and fix of the error in the build log (the known-error signatures), or None."""
-    if diagnosis is None:
-        return None
+def classify_log(path: str, fallback: str = "") -> dict:
+    """Class, cause and fix of the error in the build log (the known-error signatures)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             fh.seek(0, os.SEEK_END)
