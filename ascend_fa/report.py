@@ -13,7 +13,7 @@ Outputs: a rich terminal table, JSON, and one self-contained HTML page (inline C
 
 Everything in these inputs came from hosts and is treated as hostile: the HTML template autoescapes every value (no
 ``Markup``; the benchmark chart is numbers validated as numbers, drawn by the template), the terminal gets text with
-no control character or rich markup (:mod:`plugin_utils/safetext.py`), and a malformed value is shown, never a crash.
+no control character or rich markup (``plugin_utils/safetext.py``), and a malformed value is shown, never a crash.
 
 A verification result belongs to the package it verified: when the host's package changed since (an upgrade, an
 interrupted one included), the result is shown as "not verified since install", never as the current state.

@@ -38,8 +38,7 @@ ARGUMENT_SPEC = {
     "keep": {"type": "bool", "default": True},
 }
 FACT = "ascend_fa_converged"
-# plugins/module_utils/ next to this plugin's folder: plugins/action/../module_utils (checkout) or
-# plugins/action/../module_utils (collection)
+# the collection's plugins/module_utils/, beside this plugin's plugins/action/ (the same in a checkout and installed)
 FINGERPRINT_SRC = Path(__file__).resolve().parent.parent / "module_utils" / "fa_fingerprint.py"
 
 # after fa_fingerprint.py's own code: its converged() on the record, printed as one JSON line

@@ -111,7 +111,7 @@ def decide(facts: dict, recipe: dict, opts: dict[str, Any] | None = None) -> dic
     (fa_vendor, part of the build key), ``untrusted`` (problems of filter ``fa_untrusted_package``: the installed
     package differs from the one this controller signed),
     ``jobs_cap``, ``jobs`` (0: automatic), ``install_force``, ``settings`` (variable -> value as given, checked by
-    :mod:`plugin_utils/settings.py`: a bad one blocks the host).
+    ``plugin_utils/settings.py``: a bad one blocks the host).
     Returns ``problems``, ``blocking``, ``warnings``, ``build_key``, ``build_jobs``, ``needs_install``,
     ``install_force``, ``env_repair``, ``clean`` (no problem but those whose code is in ``ignore``: the operator
     has acknowledged them) and ``clean_after_install`` (the same, once an install has fixed the drift and environment
