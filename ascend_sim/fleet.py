@@ -492,8 +492,27 @@ def _fault_disk_full(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
 
 def _fault_clear(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
     actions = ["disk-clear"] if config.get("disk_full") else []
-    config.update(health={}, hbm_used_mb={}, faults=[], down=None, slow=None, disk_full=None)
-    return actions
+    config.update(health={}, hbm_used_mb={}, faults=[], down=None, slow=None, disk_full=None, network="online",
+                  proxy_url=None)
+    return [*actions, "undo-served-by"]
+
+
+# Build-host network (host.json network / proxy_url, read by the simulated upstream build.sh): ops-transformer's
+# build.sh downloads its third-party sources unless --cann_3rd_lib_path is given (ascend-facts 9.4), so a build host
+# without internet fails, and one behind a proxy succeeds only when the proxy variables reach the download.
+def _fault_build_offline(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    config.update(network="offline", proxy_url=None)
+    return []
+
+
+def _fault_build_proxy_only(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    proxy = str(kw.get("proxy") or "http://127.0.0.1:3128")
+    config.update(network="proxy", proxy_url=proxy)
+    try:
+        normalize(config)
+    except ValueError as exc:
+        raise SimError(f"build-proxy-only: {exc}") from None
+    return []
 
 
 def _action(name: str) -> Callable[[dict[str, Any], dict[str, Any]], list[str]]:
@@ -511,6 +530,13 @@ FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[str]]] = {
     "corrupt-lib": _action("corrupt-lib"),
     "vendor-not-first": _action("vendor-not-first"),
     "env-not-sourced": _action("env-not-sourced"),
+    # served-by faults (issue 21): op-plugin's lookup passes over our vendor; see sim_apply.py and docs/faults.md
+    "vendor-not-loaded": _action("vendor-not-loaded"),
+    "vendor-foreign-owner": _action("vendor-foreign-owner"),
+    "custom-path-other-vendor": _action("custom-path-other-vendor"),
+    "kernel-bin-missing": _action("kernel-bin-missing"),
+    "build-offline": _fault_build_offline,
+    "build-proxy-only": _fault_build_proxy_only,
     "host-down": _fault_host_down,
     "partition": _fault_partition,
     "slow-host": _fault_slow_host,
@@ -557,8 +583,13 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     /etc/ld.so.conf.d and the package's set_env.bash removed: a fresh process finds no vendor library),
     ``host-down`` (every process killed, port 22 refuses connections until clear), ``partition`` (seconds=20:
     every SSH connection dropped, new ones refused for that long), ``slow-host`` (seconds=2, what="ssh,npu-smi,check"
-    or a part of it), ``disk-full`` (target="state"|"opp", free_kb=16), ``clear`` (every fault above undone; a
-    host that was down answers again before this returns). See the comment above ``_fault_host_down``.
+    or a part of it), ``disk-full`` (target="state"|"opp", free_kb=16), ``vendor-not-loaded`` (our vendor out of
+    config.ini load_priority), ``vendor-foreign-owner`` (our libcust_opapi.so owned by uid 1000),
+    ``custom-path-other-vendor`` (a working vendor other_transformer first in ASCEND_CUSTOM_OPP_PATH through
+    /etc/profile.d), ``kernel-bin-missing`` (our kernel binaries/configs for the host's SoC removed),
+    ``build-offline`` / ``build-proxy-only`` (proxy=URL: host.json network for the simulated build),
+    ``clear`` (every fault above undone; a host that was down answers again before this returns). See the comment
+    above ``_fault_host_down`` and docs/faults.md.
     """
     fleet = load_fleet(dir)
     entry = _find_host(fleet, host)
@@ -655,6 +686,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--target", choices=DISK_TARGETS, help="disk-full: state (/var/lib/ascend-fa) or opp "
                    "(CANN opp/vendors); default state")
     f.add_argument("--free-kb", type=int, help="disk-full: KiB left free (16)")
+    f.add_argument("--proxy", help="build-proxy-only: the proxy URL (http://127.0.0.1:3128)")
     lst = sub.add_parser("list", help="list fleets known to podman")
     lst.add_argument("--json", action="store_true")
     return parser
@@ -662,7 +694,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cli_fault_kw(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {k: getattr(args, k) for k in ("chip", "level", "mb", "version", "layout", "seconds", "what",
-                                                        "target", "free_kb")}
+                                                        "target", "free_kb", "proxy")}
     if args.npu is not None:
         kw["npu"] = args.npu if args.npu == "all" else int(args.npu)
     return {k: v for k, v in kw.items() if v is not None}
@@ -684,7 +716,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.cmd == "inject-fault":
             config = inject_fault(args.dir, args.host, args.fault, **_cli_fault_kw(args))
             print(json.dumps({k: config[k] for k in ("cann_version", "torch_npu_version", "health", "hbm_used_mb",
-                                                     "faults", "down", "slow", "disk_full")}))
+                                                     "faults", "down", "slow", "disk_full", "network",
+                                                     "proxy_url")}))
         else:
             fleets = list_fleets()
             if args.json:

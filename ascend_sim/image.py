@@ -32,6 +32,8 @@ PACKAGES = (
     "git",
     "gcc",
     "make",
+    "python3-yaml",  # ops-transformer requirements.txt lists pyyaml (the build scripts import it)
+    "cmake",  # ops-transformer's CMakeLists.txt needs CMake >= 3.16 (ascend-facts 9.4); bookworm ships 3.25
     "libc6-dev",
     "procps",
     "ca-certificates",

@@ -289,6 +289,21 @@ def ensure_driver(node: Node) -> None:
         (node.ascend / sub).mkdir(parents=True, exist_ok=True)
     if node.root == Path("/"):
         ensure_user()
+        ensure_trainer()
+
+
+# A non-root user who trains on the node (issue 21 item 8): the installed package must be usable by such a process.
+# op-plugin's checkOwner lets a non-root process use root-owned libraries (with a warning) and skips another
+# non-root user's library (Ascend/op-plugin op_plugin/utils/op_api_common.cpp).
+TRAINER = "trainer"
+TRAINER_UID = 1000
+
+
+def ensure_trainer() -> None:
+    """User ``trainer`` (uid 1000, home /home/trainer, login shell /bin/bash) for non-root checks."""
+    if subprocess.run(["id", TRAINER], capture_output=True, check=False).returncode != 0:
+        subprocess.run(["useradd", "-m", "-u", str(TRAINER_UID), "-U", "-s", "/bin/bash", TRAINER],
+                       capture_output=True, check=False)
 
 
 def ensure_user() -> None:
@@ -370,23 +385,39 @@ def _skeleton(node: Node) -> None:
         node.write(home / part / "version.info", render_component_version_info(host))
 
 
-def _libascendcl(node: Node) -> None:
-    src = node.node_dir / "cann/libascendcl.c"
+def compile_c(node: Node, src: Path, out: Path, flags: Sequence[str] = ()) -> None:
+    """gcc ``src`` into the shared library ``out`` when the source or flags changed since the last build."""
     if not src.is_file():
         return
-    out = node.cann_home / "lib64/libascendcl.so"
     built = node.state.setdefault("built", {})
-    digest = sha256_file(src)
+    digest = sha256_file(src) + ":" + " ".join(flags)
     if out.is_file() and built.get(str(out)) == digest:
         return
-    tmp = out.with_name(".libascendcl.so.sim-tmp")
-    proc = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src)],
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.sim-tmp")
+    proc = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", *flags, "-o", str(tmp), str(src), "-lm", "-lpthread"],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"gcc libascendcl.c failed: {proc.stderr.strip()}")
+        raise RuntimeError(f"gcc {src.name} failed: {proc.stderr.strip()}")
     tmp.replace(out)
     built[str(out)] = digest
     node.changes.append(f"built {out}")
+
+
+def builtin_fa_flags(cann_version: str) -> list[str]:
+    """CANN's built-in op API library has aclnnFlashAttentionScore from 8.5 on (the ops package includes
+    ops-transformer from CANN 8.5: ascend-facts 9.1); before, libopapi.so exists without it."""
+    return ["-DASCEND_SIM_BUILTIN_FA=1"] if version_tuple(cann_version)[:2] >= (8, 5) else []
+
+
+def _libascendcl(node: Node) -> None:
+    compile_c(node, node.node_dir / "cann/libascendcl.c", node.cann_home / "lib64/libascendcl.so")
+
+
+def _libopapi(node: Node) -> None:
+    """<cann>/lib64/libopapi.so: CANN's built-in op API library (op-plugin's last resort, by bare name)."""
+    compile_c(node, node.node_dir / "cann/libopapi.c", node.cann_home / "lib64/libopapi.so",
+              builtin_fa_flags(str(node.host["cann_version"])))
 
 
 def _bisheng(node: Node) -> None:
@@ -400,6 +431,7 @@ def ensure_cann(node: Node) -> None:
     _skeleton(node)
     _entry_points(node)
     _libascendcl(node)
+    _libopapi(node)
     _bisheng(node)
     node.state["cann_rel"] = cann_rel(node.host)
 
@@ -507,6 +539,173 @@ def action_env_not_sourced(node: Node) -> None:
     if node.root == Path("/"):
         subprocess.run(["ldconfig"], capture_output=True, check=False)
     node.changes.extend(f"removed {p}" for p in removed)
+
+# ------------------------------------------------------------------------------ served-by faults (issue 21)
+# Each makes op-plugin's lookup (Ascend/op-plugin op_plugin/utils/op_api_common.cpp, ascend-facts 9.1) pass over our
+# vendor's library, so on CANN >= 8.5 the call is served by someone else's FlashAttentionScore with right numbers.
+# What each changed is recorded in state.json "undo" so that clear (action undo-served-by) puts it back; a deploy
+# that repaired the host first leaves nothing to undo.
+
+MANIFEST = f"{STATE_DIR}/manifest.json"
+OTHER_VENDOR_ROOT = "/opt/ascend-sim-other-vendor"
+OTHER_VENDOR = "other_transformer"
+OTHER_VENDOR_PROFILE = "/etc/profile.d/ascend-sim-other-vendor.sh"
+FAULT_BACKUP = "/var/lib/ascend-sim/fault-backup"
+
+
+def _config_priority(config: Path) -> list[str]:
+    match = re.search(r"^load_priority=(.*)$", config.read_text() if config.is_file() else "", re.MULTILINE)
+    return [v for v in (match.group(1).split(",") if match else []) if v]
+
+
+def _write_priority(config: Path, vendors: Sequence[str]) -> str:
+    text = config.read_text() if config.is_file() else ""
+    line = "load_priority=" + ",".join(vendors)
+    if re.search(r"^load_priority=", text, re.MULTILINE):
+        text = re.sub(r"^load_priority=.*$", lambda _m: line, text, count=1, flags=re.MULTILINE)
+    else:
+        text += line + "\n"
+    config.write_text(text)
+    config.chmod(0o640)
+    return line
+
+
+def our_vendor(node: Node) -> Path:
+    """The vendor folder ascend-fa installed (its manifest's vendor_dir), else the first load_priority vendor."""
+    manifest = node.path(MANIFEST)
+    if manifest.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            vendor_dir = json.loads(manifest.read_text()).get("vendor_dir")
+            if vendor_dir and node.path(vendor_dir).is_dir():
+                return node.path(vendor_dir)
+    vendors = _vendors(node)
+    for name in _config_priority(vendors / "config.ini"):
+        if (vendors / name).is_dir():
+            return vendors / name
+    raise ActionError("no installed vendor package found (install a package first)")
+
+
+def _undo(node: Node) -> dict[str, Any]:
+    return node.state.setdefault("undo", {})
+
+
+def action_vendor_not_loaded(node: Node) -> None:
+    """Our vendor taken out of vendors/config.ini load_priority (the tree stays): op-plugin never looks at it."""
+    vendor = our_vendor(node)
+    config = vendor.parent / "config.ini"
+    vendors = _config_priority(config)
+    if vendor.name not in vendors:
+        raise ActionError(f"{vendor.name} is not in {config} load_priority")
+    line = _write_priority(config, [v for v in vendors if v != vendor.name])
+    _undo(node)["vendor-not-loaded"] = {"config": str(config), "vendor": vendor.name}
+    node.changes.append(f"{config}: {line}")
+
+
+def action_vendor_foreign_owner(node: Node) -> None:
+    """Our libcust_opapi.so chowned to the non-root user trainer: a root process skips it (checkOwner)."""
+    lib = our_vendor(node) / "op_api/lib/libcust_opapi.so"
+    if not lib.is_file():
+        raise ActionError(f"no {lib}")
+    st = lib.stat()
+    _undo(node)["vendor-foreign-owner"] = {"lib": str(lib), "uid": st.st_uid, "gid": st.st_gid}
+    os.chown(lib, TRAINER_UID, TRAINER_UID)
+    node.changes.append(f"chowned {lib} to {TRAINER_UID}:{TRAINER_UID}")
+
+
+def render_other_vendor_profile(vendor_dir: str) -> str:
+    return (f"# {HEADER}: fault custom-path-other-vendor. Another team's operator package, put first for every\n"
+            "# login shell: op-plugin tries ASCEND_CUSTOM_OPP_PATH entries before config.ini's vendors.\n"
+            f"export ASCEND_CUSTOM_OPP_PATH={vendor_dir}${{ASCEND_CUSTOM_OPP_PATH:+:$ASCEND_CUSTOM_OPP_PATH}}\n")
+
+
+def action_custom_path_other_vendor(node: Node) -> None:
+    """A second, working vendor other_transformer (exports FlashAttentionScore, root-owned) outside opp/vendors, and
+    ASCEND_CUSTOM_OPP_PATH pointing at it in /etc/profile.d (what a login shell of any user sources)."""
+    vendor = node.path(OTHER_VENDOR_ROOT) / "vendors" / OTHER_VENDOR
+    src = node.node_dir / "cann/libopapi.c"
+    if not src.is_file():
+        raise ActionError(f"no {src} to build the other vendor's library from")
+    compile_c(node, src, vendor / "op_api/lib/libcust_opapi.so",
+              ["-DASCEND_SIM_BUILTIN_FA=1", f'-DASCEND_SIM_OPAPI_NAME="{OTHER_VENDOR} FlashAttentionScore"'])
+    for sub in ("op_impl/ai_core/tbe/kernel", "bin"):
+        (vendor / sub).mkdir(parents=True, exist_ok=True)
+    node.write(node.path(OTHER_VENDOR_PROFILE), render_other_vendor_profile(f"{OTHER_VENDOR_ROOT}/vendors/{OTHER_VENDOR}"))
+    _undo(node)["custom-path-other-vendor"] = {"root": str(node.path(OTHER_VENDOR_ROOT)),
+                                               "profile": str(node.path(OTHER_VENDOR_PROFILE))}
+
+
+def kernel_dirs(vendor: Path, family: str) -> list[Path]:
+    """Kernel binaries and configs of one SoC family in a vendor tree (ops-transformer cmake/func.cmake layout)."""
+    base = vendor / "op_impl/ai_core/tbe/kernel"
+    return [base / family, base / "config" / family]
+
+
+def action_kernel_bin_missing(node: Node) -> None:
+    """The kernel binaries and configs for the host's SoC removed from our vendor tree (kept aside for clear)."""
+    vendor = our_vendor(node)
+    family = soc_dir(node.host["model"])
+    backup = node.path(FAULT_BACKUP) / "kernel-bin-missing"
+    present = [path for path in kernel_dirs(vendor, family) if path.is_dir()]
+    if not present:
+        raise ActionError(f"no kernel binaries for {family} in {vendor}")
+    moved = []
+    remove(backup)
+    for path in present:
+        if path.is_dir():
+            dest = backup / str(path.relative_to(vendor))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(dest))
+            moved.append(str(path.relative_to(vendor)))
+    _undo(node)["kernel-bin-missing"] = {"vendor": str(vendor), "backup": str(backup), "moved": moved}
+    node.changes.extend(f"removed {vendor / m}" for m in moved)
+
+
+def _undo_vendor_not_loaded(node: Node, rec: dict[str, Any]) -> None:
+    config = Path(rec["config"])
+    vendors = _config_priority(config)
+    if config.is_file() and rec["vendor"] not in vendors and (config.parent / rec["vendor"]).is_dir():
+        node.changes.append(f"{config}: {_write_priority(config, [rec['vendor'], *vendors])}")
+
+
+def _undo_foreign_owner(node: Node, rec: dict[str, Any]) -> None:
+    lib = Path(rec["lib"])
+    if lib.is_file() and lib.stat().st_uid == TRAINER_UID:
+        os.chown(lib, rec["uid"], rec["gid"])
+        node.changes.append(f"chowned {lib} back to {rec['uid']}")
+
+
+def _undo_other_vendor(node: Node, rec: dict[str, Any]) -> None:
+    for path in (rec["profile"], rec["root"]):
+        node.note(remove(Path(path)), f"removed {path}")
+    node.state.get("built", {}).pop(str(Path(rec["root"]) / "vendors" / OTHER_VENDOR / "op_api/lib/libcust_opapi.so"),
+                                    None)
+
+
+def _undo_kernel_bin_missing(node: Node, rec: dict[str, Any]) -> None:
+    vendor, backup = Path(rec["vendor"]), Path(rec["backup"])
+    for rel in rec["moved"]:
+        src, dest = backup / rel, vendor / rel
+        if src.is_dir() and vendor.is_dir() and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), str(dest))
+            node.changes.append(f"restored {dest}")
+    remove(backup)
+
+
+_UNDO: dict[str, Callable[[Node, dict[str, Any]], None]] = {
+    "vendor-not-loaded": _undo_vendor_not_loaded,
+    "vendor-foreign-owner": _undo_foreign_owner,
+    "custom-path-other-vendor": _undo_other_vendor,
+    "kernel-bin-missing": _undo_kernel_bin_missing,
+}
+
+
+def action_undo_served_by(node: Node) -> None:
+    """clear: put back what the served-by faults changed (nothing when a deploy already repaired it)."""
+    records = node.state.pop("undo", {})
+    for name, rec in records.items():
+        _UNDO[name](node, rec)
+
 
 # ------------------------------------------------------------------------------ connectivity and resource faults
 # host.json ``down`` / ``slow`` are states (laid out on every run, so they survive a container restart); killing
@@ -727,6 +926,11 @@ ACTIONS: dict[str, Callable[[Node], None]] = {
     "corrupt-lib": action_corrupt_lib,
     "vendor-not-first": action_vendor_not_first,
     "env-not-sourced": action_env_not_sourced,
+    "vendor-not-loaded": action_vendor_not_loaded,
+    "vendor-foreign-owner": action_vendor_foreign_owner,
+    "custom-path-other-vendor": action_custom_path_other_vendor,
+    "kernel-bin-missing": action_kernel_bin_missing,
+    "undo-served-by": action_undo_served_by,
     "host-down": action_host_down,
     "partition": action_partition,
     "disk-full": action_disk_full,

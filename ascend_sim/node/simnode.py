@@ -88,12 +88,17 @@ DEFAULTS: dict[str, Any] = {
     "down": None,  # {"kind": "host-down" | "partition", "until": epoch seconds | None (until cleared)}
     "slow": None,  # {"seconds": float, "what": ["ssh", "npu-smi", "check"]}
     "disk_full": None,  # {"target": "state" | "opp", "free_kb": int}
+    # the build host's network, read by the simulated upstream build.sh for its third-party download (ops-transformer
+    # build.sh fetches googletest, protobuf, abseil, json, makeself unless --cann_3rd_lib_path: ascend-facts 9.4)
+    "network": "online",  # online | offline | proxy (only proxy_url reaches the internet)
+    "proxy_url": None,  # e.g. "http://proxy.example:3128" (network: proxy)
 }
 
 # What the slow-host fault can slow down: every command over SSH (root's login shell), npu-smi, and the torch_npu
 # stand-in's device initialisation (so fa_check.py, the verification).
 SLOW_TARGETS = ("ssh", "npu-smi", "check")
 DOWN_KINDS = ("host-down", "partition")
+NETWORK_KINDS = ("online", "offline", "proxy")
 # disk-full targets: the deploy tool's state folder (its default fa_state_dir) or CANN's opp/vendors folder
 DISK_TARGETS = ("state", "opp")
 STATE_DIR = "/var/lib/ascend-fa"
@@ -141,7 +146,18 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     return host
 
 
+def _check_network(host: dict[str, Any]) -> None:
+    if host["network"] not in NETWORK_KINDS:
+        raise HostConfigError(f"network must be one of {NETWORK_KINDS}, not {host['network']!r}")
+    proxy = host["proxy_url"]
+    if proxy is not None and (not isinstance(proxy, str) or not re.fullmatch(r"https?://[^\s'\"]+", proxy)):
+        raise HostConfigError(f"proxy_url must be null or an http(s):// URL without spaces or quotes, not {proxy!r}")
+    if host["network"] == "proxy" and not proxy:
+        raise HostConfigError("network: proxy needs proxy_url")
+
+
 def _check_fault_keys(host: dict[str, Any]) -> None:
+    _check_network(host)
     down, slow, disk = host["down"], host["slow"], host["disk_full"]
     if down is not None and (not isinstance(down, dict) or down.get("kind") not in DOWN_KINDS
                              or not isinstance(down.get("until"), (int, float, type(None)))):

@@ -86,8 +86,8 @@ def test_clear_undoes_every_host_fault() -> None:
         config, _ = fleet.apply_fault(config, fault, **kw)
     cleared, actions = fleet.apply_fault(config, "clear")
     assert (cleared["down"], cleared["slow"], cleared["disk_full"]) == (None, None, None)
-    assert actions == ["disk-clear"]                       # unmounting needs the privileged exec
-    assert fleet.apply_fault(cleared, "clear")[1] == []     # nothing mounted: nothing to run
+    assert actions == ["disk-clear", "undo-served-by"]      # unmounting needs the privileged exec
+    assert fleet.apply_fault(cleared, "clear")[1] == ["undo-served-by"]   # nothing mounted; undo is a no-op
 
 
 @pytest.mark.parametrize("raw", [
@@ -138,7 +138,8 @@ def test_inject_fault_mounts_with_a_privileged_exec_only(fake_fleet: dict[str, A
     fleet.inject_fault(fake_fleet["dir"], 1, "slow-host", seconds=1)
     assert "--privileged" not in calls["podman"][-1]
     fleet.inject_fault(fake_fleet["dir"], 1, "clear")
-    assert calls["podman"][-1][:2] == ("exec", "--privileged") and calls["podman"][-1][-1] == "--action=disk-clear"
+    assert calls["podman"][-1][:2] == ("exec", "--privileged") and "--action=disk-clear" in calls["podman"][-1]
+    assert calls["podman"][-1][-1] == "--action=undo-served-by"
 
 
 def test_inject_fault_waits_for_the_port_to_close_and_clear_for_sshd(fake_fleet: dict[str, Any]) -> None:

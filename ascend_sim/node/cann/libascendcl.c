@@ -127,6 +127,65 @@ const char *aclGetRecentErrMsg(void)
     return g_err[0] != '\0' ? g_err : NULL;
 }
 
+/* Reads a string field `"key": "value"` from host.json into out; returns 0 when absent. */
+static int host_json_str(const char *key, char *out, size_t outlen)
+{
+    FILE *f = fopen(host_json_path(), "r");
+    char buf[16384];
+    size_t n;
+    size_t len = 0;
+    char pat[64];
+    const char *hit;
+    if (f == NULL || outlen == 0) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    snprintf(pat, sizeof(pat), "\"%s\"", key);
+    hit = strstr(buf, pat);
+    if (hit == NULL || (hit = strchr(hit + strlen(pat), ':')) == NULL || (hit = strchr(hit, '"')) == NULL) {
+        return 0;
+    }
+    hit++;
+    while (hit[len] != '\0' && hit[len] != '"' && len + 1 < outlen) {
+        out[len] = hit[len];
+        len++;
+    }
+    out[len] = '\0';
+    return len > 0;
+}
+
+/*
+ * aclrtGetSocName (AscendCL runtime, acl_rt.h: `const char *aclrtGetSocName()`): the SoC version of the
+ * current device as CANN names it, e.g. "Ascend910B3", "Ascend910_9392" (the names CANN's ops packages and
+ * kernel binaries are keyed by). Simulated from host.json: "soc_version" when given, else derived from
+ * "model" the way ascend_sim/node/torch_npu/_host.py soc_version() does (A3-9392 -> Ascend910_9392,
+ * 910 -> Ascend910A, 910B3 -> Ascend910B3). NULL when the host has no model (no NPU).
+ */
+const char *aclrtGetSocName(void)
+{
+    static char soc[64];
+    char model[48];
+    if (host_json_str("soc_version", soc, sizeof(soc))) {
+        return soc;
+    }
+    if (!host_json_str("model", model, sizeof(model))) {
+        return NULL;
+    }
+    if (strncmp(model, "A3-", 3) == 0) {
+        snprintf(soc, sizeof(soc), "Ascend910_%s", model + 3);
+    } else if (strcmp(model, "910") == 0) {
+        snprintf(soc, sizeof(soc), "Ascend910A");
+    } else {
+        snprintf(soc, sizeof(soc), "Ascend%s", model);
+    }
+    return soc;
+}
+
 /* Simulator marker, so tools can tell the stand-in from a real libascendcl.so. */
 const char *ascend_sim_libascendcl(void)
 {

@@ -9,8 +9,9 @@ installed there by pip). Like the real wheel:
   host's (table ``_host.TORCH_NPU_CANN``; versions not in the table load anywhere);
 * it registers ``torch.npu`` (device count from the simulated host, ``ASCEND_RT_VISIBLE_DEVICES``,
   ``set_device``, events, memory statistics) and the ``npu`` device name;
-* ``torch_npu.npu_fusion_attention`` (exact 2.14 schema) runs ``aclnnFlashAttentionScore`` of the
-  installed custom operator package; there is no fallback to torch's own attention.
+* ``torch_npu.npu_fusion_attention`` (exact 2.14 schema) runs ``aclnnFlashAttentionScore`` from the library
+  op-plugin's lookup picks (``_aclnn``: custom paths and config.ini vendors, computed once at import, with the
+  owner check; then CANN's built-in ``libopapi.so``); there is no fallback to torch's own attention.
 
 SIMULATION: host memory stands in for HBM. ``Tensor.npu()`` returns the tensor itself and
 ``Tensor.to("npu")`` keeps it on the CPU; factory functions with ``device="npu"`` are not supported.
@@ -32,7 +33,8 @@ except OSError as _exc:
 
 import torch
 
-from . import _host, npu
+# _aclnn computes op-plugin's two search lists now: global const vectors, fixed when the library loads.
+from . import _aclnn, _host, npu  # noqa: F401
 from ._ops import npu_fusion_attention, npu_prompt_flash_attention
 
 

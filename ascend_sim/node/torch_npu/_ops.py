@@ -1,15 +1,17 @@
 """SIMULATOR (ascend-fa): the FlashAttention operators of the torch_npu stand-in.
 
 ``npu_fusion_attention`` has the exact torch_npu 2.14 schema. It never computes attention itself: it
-converts the inputs to float32 contiguous BNSD buffers and calls ``aclnnFlashAttentionScore`` of the
-installed custom operator package (compiled from the simulated ops-transformer) through ctypes, so the
-numbers come from the deployed package, and every deployment fault (no package, corrupt library, wrong
---soc, bad card) shows up here the way it would on a real host.
+converts the inputs to float32 contiguous BNSD buffers and calls ``aclnnFlashAttentionScore`` of the library
+op-plugin's lookup picks (``_aclnn``: an ``ASCEND_CUSTOM_OPP_PATH`` or config.ini vendor's libcust_opapi.so,
+else CANN's built-in libopapi.so from CANN 8.5) through ctypes, so the numbers come from that library, and every
+deployment fault (no package, corrupt library, wrong --soc, bad card) shows up here the way it would on a real
+host - including a package that is silently not used because CANN's own kernel served the call.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 
 import torch
 
@@ -69,18 +71,12 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 def _check_device_and_package() -> _aclnn.OpPackage:
+    """The library op-plugin's lookup picks (custom, vendor, then CANN's built-in; _aclnn). No SoC check here:
+    a package without kernel binaries for this device's SoC fails inside its own aclnn call ("Cannot find bin
+    of op FlashAttentionScore", ascend-facts 9.5), as on a real node."""
     index = _npu.current_device()
     _npu.check_device(index)
-    pkg = _aclnn.find_package(_API)
-    device_soc = _host.soc_version()
-    package_soc = pkg.soc
-    if package_soc and _host.soc_family(device_soc) != package_soc:
-        raise RuntimeError(
-            f"call {_API} failed, detail:EZ9999: Inner Error!\n"
-            f"EZ9999: [FlashAttentionScore] the socversion {package_soc} of bin package does not match the "
-            f"current device socverison {device_soc}. (package: {pkg.vendor_dir})"
-        )
-    return pkg
+    return _aclnn.find_package(_API)
 
 
 def _run_kernel(pkg, q, k, v, scale, causal, pre, nxt, mask4=None, qlen=None, kvlen=None):
@@ -119,7 +115,7 @@ def _run_kernel(pkg, q, k, v, scale, causal, pre, nxt, mask4=None, qlen=None, kv
         _npu._track_free(nbytes)
     if rc != 0:
         raise RuntimeError(f"call {_API} failed, detail:{pkg.last_error()} (error code {rc})")
-    if _host.wrong_results(pkg.version):
+    if pkg.kind != "builtin" and _host.wrong_results(pkg.version):
         out.add_(WRONG_RESULTS_OFFSET)  # SIMULATED fault: the kernel "succeeds" with wrong numbers
     return out, smax, ssum
 
@@ -142,8 +138,67 @@ def _mask_bnss(atten_mask: torch.Tensor, b: int, n: int, sq: int, skv: int) -> t
         ) from None
 
 
-def _mode(sparse_mode: int, pre: int, nxt: int, sq: int, skv: int, has_mask: bool):
-    """(causal, pre_tokens, next_tokens, use_mask) of the kernel for a torch_npu sparse_mode."""
+def _tiling_error(reason: str) -> RuntimeError:
+    """How the op rejects parameters in aclnnFlashAttentionScoreGetWorkspaceSize (tiling), CANN style."""
+    return RuntimeError(f"call {_API} failed, detail:EZ9999: Inner Error!\n"
+                        f"EZ9999: [PID: {os.getpid()}] FlashAttentionScore tiling failed: {reason}")
+
+
+COMPRESSED_MASK = (2048, 2048)
+
+
+def _mode(sparse_mode: int, pre: int, nxt: int, sq: int, skv: int, atten_mask, varlen: bool = False):
+    """(causal, pre_tokens, next_tokens, use_mask) of the kernel for npu_fusion_attention's sparse_mode.
+
+    Source: Ascend/op-plugin docs/context/torch_npu-npu_fusion_attention.md, parameter table 1 (sparse_mode),
+    section 约束说明 ("sparse_mode取值说明") and section 参考资源 (one paragraph per mode).
+    """
+    if sparse_mode not in range(9):
+        raise _tiling_error(f"sparse_mode {sparse_mode} is invalid, it should be in [0, 8]")
+    if sparse_mode in (7, 8) and not varlen:
+        raise _tiling_error(f"sparse_mode {sparse_mode} is only supported in the varlen (TND) scene")
+    if sparse_mode == 5 and varlen:
+        raise _tiling_error("sparse_mode 5 (prefix, uncompressed) is not supported in the varlen (TND) scene")
+    if atten_mask is None:
+        # 约束说明: "当atten_mask输入为None时，sparse_mode，pre_tockens，next_tockens参数不生效，固定为全计算"
+        # (no mask: sparse_mode, pre_tockens and next_tockens do not apply; full attention is computed).
+        return 0, INT_MAX, INT_MAX, False
+    if sparse_mode >= 5:
+        raise RuntimeError(f"sparse_mode {sparse_mode} (prefix / varlen split) is not simulated (0-4 are)")
+    compressed = tuple(atten_mask.shape[-2:]) == COMPRESSED_MASK and atten_mask.numel() == 2048 * 2048
+    if sparse_mode in (2, 3, 4) and not compressed:
+        # 参考资源, modes 2/3/4: atten_mask is the optimised compressed lower-triangular matrix (2048*2048).
+        raise _tiling_error(f"sparse_mode {sparse_mode} needs the compressed atten_mask of shape [2048, 2048], "
+                            f"got {list(atten_mask.shape)}")
+    if sparse_mode == 0:
+        _check_band(pre, nxt, sq, skv)
+        return 0, pre, nxt, True
+    if sparse_mode == 1:
+        return 0, INT_MAX, INT_MAX, True   # allMask: pre/next ignored
+    if sparse_mode == 2:
+        return 1, INT_MAX, INT_MAX, False  # leftUpCausal: pre/next ignored
+    if sparse_mode == 3:
+        return 2, INT_MAX, INT_MAX, False  # rightDownCausal: pre/next ignored
+    # 4, band: pre/next counted from the bottom-right corner; "pre_tockens和next_tockens之间需要有交集"
+    if pre + nxt < 0:
+        raise _tiling_error(f"sparse_mode 4 needs pre_tokens[{pre}] + next_tokens[{nxt}] >= 0 (the band is empty)")
+    off = skv - sq
+    return 0, pre - off, nxt + off, False
+
+
+def _check_band(pre: int, nxt: int, sq: int, skv: int) -> None:
+    """参考资源, sparse_mode 0: a negative next_tockens needs pre_tockens >= |next_tockens| and |next_tockens| < Skv;
+    a negative pre_tockens needs next_tockens >= |pre_tockens| and |pre_tockens| < Sq."""
+    if nxt < 0 and (pre < -nxt or -nxt >= skv):
+        raise _tiling_error(f"next_tokens[{nxt}] is negative: pre_tokens[{pre}] must be >= {-nxt} and "
+                            f"|next_tokens| < Skv[{skv}]")
+    if pre < 0 and (nxt < -pre or -pre >= sq):
+        raise _tiling_error(f"pre_tokens[{pre}] is negative: next_tokens[{nxt}] must be >= {-pre} and "
+                            f"|pre_tokens| < Sq[{sq}]")
+
+
+def _pfa_mode(sparse_mode: int, pre: int, nxt: int, sq: int, skv: int, has_mask: bool):
+    """(causal, pre_tokens, next_tokens, use_mask) for npu_prompt_flash_attention (unchanged simulation)."""
     if sparse_mode == 0:
         return 0, pre, nxt, has_mask
     if sparse_mode == 1:
@@ -156,7 +211,7 @@ def _mode(sparse_mode: int, pre: int, nxt: int, sq: int, skv: int, has_mask: boo
     if sparse_mode == 4:
         off = skv - sq
         return 0, pre - off, nxt + off, False
-    raise RuntimeError(f"sparse_mode {sparse_mode} is not supported by the simulated FlashAttentionScore (0-4)")
+    raise RuntimeError(f"sparse_mode {sparse_mode} is not supported by the simulated PromptFlashAttention (0-4)")
 
 
 def npu_fusion_attention(
@@ -234,8 +289,8 @@ def npu_fusion_attention(
     _check(k.shape[3] == d, f"D of key ({k.shape[3]}) must equal D of query ({d})")
     _check(v.shape[1] == nkv and v.shape[2] == skv, "key and value must have the same N and S")
 
-    causal, pre, nxt, use_mask = _mode(int(sparse_mode), int(pre_tockens), int(next_tockens), sq, skv, atten_mask is not None)
-    mask4 = _mask_bnss(atten_mask, b, nq, sq, skv) if use_mask and atten_mask is not None else None
+    causal, pre, nxt, use_mask = _mode(int(sparse_mode), int(pre_tockens), int(next_tockens), sq, skv, atten_mask)
+    mask4 = _mask_bnss(atten_mask, b, nq, sq, skv) if use_mask else None
     q32 = q.to(torch.float32).contiguous()
     k32 = k.to(torch.float32).contiguous()
     v32 = v.to(torch.float32).contiguous()
@@ -275,9 +330,9 @@ def _tnd(pkg, query, key, value, head_num, atten_mask, scale, pre, nxt, qcum, kv
             sums.append(torch.zeros(sq, query.shape[1]))
             q0, kv0 = q1, kv1
             continue
-        causal, p, n, use_mask = _mode(int(sparse_mode), int(pre), int(nxt), sq, skv, atten_mask is not None)
+        causal, p, n, use_mask = _mode(int(sparse_mode), int(pre), int(nxt), sq, skv, atten_mask, varlen=True)
         mask4 = None
-        if use_mask and atten_mask is not None:
+        if use_mask:
             mask4 = _mask_bnss(atten_mask[..., :sq, :skv], 1, head_num, sq, skv)
         out, smax, ssum = _run_kernel(pkg, q, k, v, scale, causal, p, n, mask4)
         outs.append(out[0].permute(1, 0, 2))
@@ -315,8 +370,9 @@ def npu_prompt_flash_attention(
 ):
     """Inference FlashAttention (SIMULATOR): runs on the same installed aclnnFlashAttentionScore.
 
-    The real op calls aclnnPromptFlashAttentionV3 from CANN's built-in operators; the simulator has no
-    built-in operators, so it needs the custom package too. Layouts BSH, BSND, BNSD; quantisation and
+    The real op calls aclnnPromptFlashAttentionV3 from CANN's built-in operators; the simulator's built-in
+    library has FlashAttentionScore only, so this runs on whatever serves aclnnFlashAttentionScore.
+    Layouts BSH, BSND, BNSD; quantisation and
     pse_shift are not simulated.
     """
     layout = str(input_layout).upper()
@@ -334,7 +390,8 @@ def npu_prompt_flash_attention(
     v = _split_heads(value, layout, k.shape[1] if layout == "BSH" else None, None, "value")
     b, nq, sq, _ = q.shape
     skv = k.shape[2]
-    causal, pre, nxt, use_mask = _mode(int(sparse_mode), int(pre_tokens), int(next_tokens), sq, skv, atten_mask is not None)
+    causal, pre, nxt, use_mask = _pfa_mode(int(sparse_mode), int(pre_tokens), int(next_tokens), sq, skv,
+                                           atten_mask is not None)
     if int(sparse_mode) == 0 and atten_mask is None:
         pre, nxt = INT_MAX, INT_MAX  # without a mask, pre/next tokens do not apply
     mask4 = _mask_bnss(atten_mask, b, nq, sq, skv) if use_mask and atten_mask is not None else None
