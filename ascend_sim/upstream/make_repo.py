@@ -26,8 +26,16 @@ API::
     make_bundle(dest) -> a ``git bundle`` of the repository (for air-gapped tests)
     retag(repo, tag, target) -> re-points an annotated tag (simulates an upstream re-tag)
     restore_tag(repo, tag) -> undoes retag (the tag as make_repo wrote it)
+    make_third_party_bundle(dest) -> a tar.gz for build.sh --cann_3rd_lib_path (offline build hosts)
 
-Command line: ``python -m ascend_sim.upstream.make_repo [<dest_dir>] [--bundle <file>] [--update-recipes]``.
+Command line: ``python -m ascend_sim.upstream.make_repo [<dest_dir>] [--bundle <file>] [--update-recipes]
+[--third-party-bundle <out.tar.gz>]``.
+
+Third-party bundle: extract it into a directory and pass that directory as ``--cann_3rd_lib_path``. Top-level
+entries: ``opbase/`` (cmake/third_party/opbase.cmake looks for ``<3rd>/opbase``) and ``pkg/`` with the archives
+under the names the v9.0.1 cmake/third_party/*.cmake files look for in ``<3rd>/pkg/``: include.zip (json 3.11.3),
+eigen-5.0.0.tar.gz, abseil-cpp-20230802.1.tar.gz, protobuf-25.1.tar.gz, makeself-release-2.5.0-patch1.tar.gz,
+googletest-1.14.0.tar.gz (tests only). The archives are simulator stand-ins, not the real sources.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ AUTHOR_EMAIL = "ascend-sim@ascend-fa.invalid"
 TIMEZONE = "+0800"
 
 # Files at the tree root that are build outputs, never part of the repository.
-_SKIP_ROOT = {"build", "build_out"}
+_SKIP_ROOT = {"build", "build_out", "third_party"}
 _SKIP_ANY = {"__pycache__", ".pytest_cache"}
 
 SOC_LIST_9 = (
@@ -377,17 +385,34 @@ def update_recipes(recipes_dir: Path = RECIPES_DIR) -> list[Path]:
     return changed
 
 
+def make_third_party_bundle(dest: Path) -> Path:
+    """Write the offline third-party bundle (see the module doc) to ``dest``; deterministic bytes."""
+    import importlib.util
+
+    script = TREE_DIR / "scripts" / "util" / "fetch_third_party.py"
+    spec = importlib.util.spec_from_file_location("ascendfa_sim_fetch_third_party", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    module.write_bundle(str(dest))
+    return dest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the simulated ops-transformer.git (ascend-fa simulator)")
     parser.add_argument("dest_dir", type=Path, nargs="?", help="directory that receives ops-transformer.git")
     parser.add_argument("--bundle", type=Path, help="also write a git bundle to this file")
     parser.add_argument("--update-recipes", action="store_true", help="re-pin ascend_sim/recipes/sim-*.yml")
+    parser.add_argument("--third-party-bundle", type=Path, metavar="OUT", help="write the --cann_3rd_lib_path bundle")
     args = parser.parse_args(argv)
+    if args.third_party_bundle:
+        print(f"third-party bundle {make_third_party_bundle(args.third_party_bundle)}")
     if args.update_recipes:
         for path in update_recipes():
             print(f"updated {path}")
     if args.dest_dir is None:
-        if not args.update_recipes:
+        if not (args.update_recipes or args.third_party_bundle):
             parser.error("dest_dir is required")
         return 0
     commits = make_repo(args.dest_dir)

@@ -25,7 +25,7 @@ from sim_upstream_helpers import (
 def fake_cann(tmp_path_factory) -> Path:
     """<tmp>/cann: compiler/ccec_compiler/bin/bisheng, compiler/version.info, lib64/libascendcl.so, opp/."""
     if not have_tools():
-        pytest.skip("needs gcc, make, tar, gzip, sha256sum, git")
+        pytest.skip("needs gcc, make, tar, gzip, sha256sum, git, cmake")
     cann = tmp_path_factory.mktemp("cann") / "cann-8.5.0"
     bindir = cann / "compiler" / "ccec_compiler" / "bin"
     bindir.mkdir(parents=True)

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Self-extractable archive made by the ascend-fa SIMULATOR (stand-in for CANN's patched makeself 2.5.0).
-# Header options: --check, --list, --info, --help, --extract=<dir>; everything else is forwarded
-# unchanged to ./install.sh (as CANN's patched makeself does), e.g.
+# Header options: --check, --list, --info, --help, --extract=<dir>, --quiet. Any other argument must be
+# an option named in help.info (compared up to '='), else the help is printed and the .run exits 1, as
+# Huawei's modified makeself header does (Script_Args_Check, e.g. mindspore-ai/mindspore
+# .../custom_compiler/cmake/util/makeself/makeself-header.sh); accepted ones go to ./install.sh, e.g.
 #   ./cann-ops-transformer-<vendor>_linux-<arch>.run --quiet --install-path=/opt/opp
 LABEL="@LABEL@"
 SHA256="@SHA256@"
@@ -25,6 +27,28 @@ verify() {
     [ "$QUIET" = y ] || echo '  100%   SHA256 checksums are OK. All good.'
 }
 
+# the options help.info names (each `--name` up to '='); an argument is accepted when its part before '='
+# is one of them
+script_arg_ok() {
+    supported=$(payload | tar xzf - -O ./help.info 2>/dev/null | grep -o -E -e '--[^ ]+' | cut -d= -f1)
+    wanted=$(printf '%s' "$1" | cut -d= -f1)
+    for opt in $supported; do
+        [ "$opt" = "$wanted" ] && return 0
+    done
+    return 1
+}
+
+print_help() {
+    echo "Makeself-style self-extractable archive (ascend-fa simulator), $LABEL"
+    echo "  --check            verify the embedded SHA256 and exit"
+    echo "  --list             list the files of the archive"
+    echo "  --info             print information about the archive"
+    echo "  --extract=<dir>    extract the files to <dir> and exit, without installing"
+    echo "  --quiet            quiet installation"
+    echo "  --help             this text, then the installer's options:"
+    payload | tar xzf - -O ./help.info 2>/dev/null
+}
+
 ACTION=run
 TARGET=""
 for arg do
@@ -36,7 +60,12 @@ for arg do
         --help|-h) ACTION=help ;;
         --extract=*) ACTION=extract; TARGET="${arg#*=}" ;;
         --quiet) QUIET=y; set -- "$@" "$arg" ;;
-        *) set -- "$@" "$arg" ;;
+        *)
+            if ! script_arg_ok "$arg"; then
+                ACTION=badarg
+            fi
+            set -- "$@" "$arg"
+            ;;
     esac
 done
 
@@ -58,14 +87,12 @@ case "$ACTION" in
         exit 0
         ;;
     help)
-        echo "Makeself-style self-extractable archive (ascend-fa simulator), $LABEL"
-        echo "  --check            verify the embedded SHA256 and exit"
-        echo "  --list             list the files of the archive"
-        echo "  --info             print information about the archive"
-        echo "  --extract=<dir>    extract the files to <dir> and exit, without installing"
-        echo "  --help             this text, then the installer's options:"
-        payload | tar xzf - -O ./help.info 2>/dev/null
+        print_help
         exit 0
+        ;;
+    badarg)
+        print_help
+        exit 1
         ;;
     extract)
         verify

@@ -5,8 +5,19 @@
  * libcust_opmaster_rt2.0.so (loaded from the same vendor tree), picks a compiled kernel variant and
  * returns a single-use executor; aclnnFlashAttentionScore runs it on host threads. The ABI is the
  * simulator's own, documented in op_host/op_api/aclnn_flash_attention_score.h.
+ *
+ * Kernel binaries (package built with --pkg): GetWorkspaceSize looks for the binaries of the device's SoC in
+ * the vendor tree this library belongs to (found with dladdr): op_impl/ai_core/tbe/kernel/<soc>/<op>/ (a .o
+ * and its .json) and op_impl/ai_core/tbe/kernel/config/<soc>/<op>.json (ops-transformer cmake/func.cmake).
+ * The device SoC comes from AscendCL's aclrtGetSocName() (acl_rt.h), resolved with dlsym(RTLD_DEFAULT):
+ * torch_npu has libascendcl.so loaded RTLD_GLOBAL. Its short family (Ascend910B3 -> ascend910b,
+ * Ascend910_9392 -> ascend910_93: CANN platform_config <SoC>.ini Short_SoC_version, lower-cased) names the
+ * directory. Missing binaries fail as CANN's op runtime does (nnopbase "Cannot find bin of op %s, integral
+ * key %s." with ACLNN_ERR_INNER; EZ9999 text as quoted in Ascend's troubleshooting "Cannot find bin of op"
+ * and vllm-project/vllm-ascend#37). A --jit package has no binaries (compiled online): no check.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,6 +29,7 @@
 
 #include "aclnn_flash_attention_score.h"
 #include "ascendfa_sim_common.h"
+#include "flash_attention_score_binary_key.h"
 #include "flash_attention_score_kernel.h"
 #include "flash_attention_score_tiling.h"
 
@@ -52,6 +64,118 @@ ASCENDFA_API const char *ascendfa_sim_last_error(void)
 ASCENDFA_API const char *ascendfa_sim_last_kernel(void)
 {
     return g_last_kernel;
+}
+
+/* <vendor dir> of this libcust_opapi.so (<vendor>/op_api/lib/libcust_opapi.so -> <vendor>); 0 on success */
+static int vendor_dir(char *out, size_t len)
+{
+    Dl_info info;
+    char *slash;
+    if (dladdr((void *)&vendor_dir, &info) == 0 || info.dli_fname == NULL) {
+        return -1;
+    }
+    snprintf(out, len, "%s", info.dli_fname);
+    slash = strrchr(out, '/');
+    if (slash == NULL) {
+        snprintf(out, len, ".");
+    } else {
+        *slash = '\0';
+    }
+    strncat(out, "/../..", len - strlen(out) - 1);
+    return 0;
+}
+
+/* Short SoC family of a SoC version, as ops-transformer's --soc names it */
+static void soc_family(const char *soc, char *out, size_t len)
+{
+    static const char *const families[] = {"ascend910b", "ascend910_93", "ascend310p", "ascend950", "ascend910"};
+    size_t i;
+    for (i = 0; i < len - 1 && soc[i] != '\0'; i++) {
+        out[i] = (char)((soc[i] >= 'A' && soc[i] <= 'Z') ? soc[i] - 'A' + 'a' : soc[i]);
+    }
+    out[i] = '\0';
+    for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        if (strncmp(out, families[i], strlen(families[i])) == 0) {
+            snprintf(out, len, "%s", families[i]);
+            return;
+        }
+    }
+}
+
+/* true when <dir> holds a <name>.o next to a <name>.json */
+static int has_kernel_bin(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char json[8192];
+    int ok = 0;
+    if (d == NULL) {
+        return 0;
+    }
+    while (!ok && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 2 && strcmp(e->d_name + n - 2, ".o") == 0 && strlen(dir) + n + 8 < sizeof(json)) {
+            memcpy(json, dir, strlen(dir));
+            json[strlen(dir)] = '/';
+            memcpy(json + strlen(dir) + 1, e->d_name, n - 2);
+            memcpy(json + strlen(dir) + 1 + n - 2, ".json", 6);
+            ok = access(json, R_OK) == 0;
+        }
+    }
+    closedir(d);
+    return ok;
+}
+
+typedef const char *(*acl_get_soc_name_fn)(void);
+static int g_bins_found; /* positive result cached: the real runtime keeps the bins it loaded */
+
+static int bin_error(const char *detail)
+{
+    snprintf(g_last_error, sizeof(g_last_error),
+             "EZ9999: Inner Error!\n"
+             "EZ9999: [PID: %d] Cannot find bin of op " ASCENDFA_OP_TYPE ", integral key " ASCENDFA_OP_INTEGRAL_KEY ".\n"
+             "        TraceBack (most recent call last):\n"
+             "        Cannot find binary for op " ASCENDFA_OP_TYPE ".\n"
+             "        Kernel GetWorkspace failed. opType: 1\n"
+             "        %s",
+             (int)getpid(), detail);
+    return ACLNN_ERR_INNER;
+}
+
+/* 0 when the kernel binaries of the device's SoC are in this package (or it has none by design: --jit) */
+static int check_kernel_bins(void)
+{
+    acl_get_soc_name_fn get_soc;
+    const char *soc;
+    char vendor[4096], family[64], path[8192], detail[512];
+    if (!ASCENDFA_KERNEL_BINARIES || __atomic_load_n(&g_bins_found, __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    get_soc = (acl_get_soc_name_fn)dlsym(RTLD_DEFAULT, "aclrtGetSocName");
+    if (get_soc == NULL) {
+        return fail(ACLNN_ERR_INNER, "aclrtGetSocName not found in the process: load CANN's libascendcl.so "
+                    "(RTLD_GLOBAL) before calling the aclnn API");
+    }
+    soc = get_soc();
+    if (soc == NULL || soc[0] == '\0') {
+        return fail(ACLNN_ERR_INNER, "aclrtGetSocName returned no SoC name (no device?)");
+    }
+    if (vendor_dir(vendor, sizeof(vendor)) != 0) {
+        return fail(ACLNN_ERR_INNER, "cannot locate libcust_opapi.so");
+    }
+    soc_family(soc, family, sizeof(family));
+    snprintf(path, sizeof(path), "%s/op_impl/ai_core/tbe/kernel/config/%s/" ASCENDFA_OP_FILE ".json", vendor, family);
+    if (access(path, R_OK) != 0) {
+        snprintf(detail, sizeof(detail), "%s: no binary config for soc %s (%s)", ASCENDFA_OP_TYPE, family, soc);
+        return bin_error(detail);
+    }
+    snprintf(path, sizeof(path), "%s/op_impl/ai_core/tbe/kernel/%s/" ASCENDFA_OP_FILE, vendor, family);
+    if (!has_kernel_bin(path)) {
+        snprintf(detail, sizeof(detail), "%s: no kernel binary for soc %s (%s)", ASCENDFA_OP_TYPE, family, soc);
+        return bin_error(detail);
+    }
+    __atomic_store_n(&g_bins_found, 1, __ATOMIC_RELEASE);
+    return 0;
 }
 
 /* The tiling library of the vendor tree this libcust_opapi.so belongs to:
@@ -174,9 +298,12 @@ ASCENDFA_API int aclnnFlashAttentionScoreGetWorkspaceSize(const ascendfa_sim_fa_
     tin.has_mask = p->atten_mask != NULL;
     tin.causal = p->causal;
 
+    if (check_kernel_bins() != 0) {
+        return ACLNN_ERR_INNER;
+    }
     tiling = load_tiling(err, sizeof(err));
     if (tiling == NULL) {
-        return fail(ACLNN_ERR_INNER_FIND_KERNEL_ERROR, "%s", err);
+        return fail(ACLNN_ERR_INNER_NULLPTR, "%s", err);
     }
     if (tiling(&tin, &tout) != 0) {
         snprintf(g_last_error, sizeof(g_last_error), "EZ9999: Inner Error!\nEZ9999: [PID: %d] FlashAttentionScore "

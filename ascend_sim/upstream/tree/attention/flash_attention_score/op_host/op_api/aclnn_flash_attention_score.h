@@ -34,13 +34,15 @@ extern "C" {
 
 #define ASCENDFA_SIM_ABI_VERSION 1u
 
-/* aclnn status codes used by the simulator (values as in CANN's aclnn_base.h where known). */
+/* aclnn status codes used by the simulator, values as ops-transformer docs/zh/context/aclnn返回码.md lists them. */
 #define ACLNN_SUCCESS 0
 #define ACLNN_ERR_PARAM_NULLPTR 161001
 #define ACLNN_ERR_PARAM_INVALID 161002
 #define ACLNN_ERR_RUNTIME_ERROR 361001
-#define ACLNN_ERR_INNER_TILING_ERROR 561003
-#define ACLNN_ERR_INNER_FIND_KERNEL_ERROR 561103
+#define ACLNN_ERR_INNER 561000
+#define ACLNN_ERR_INNER_TILING_ERROR 561002
+#define ACLNN_ERR_INNER_FIND_KERNEL_ERROR 561003
+#define ACLNN_ERR_INNER_NULLPTR 561103
 
 typedef struct aclOpExecutor aclOpExecutor;
 typedef void *aclrtStream;
