@@ -5,8 +5,16 @@ Formats follow captures of the real tool (ascend-facts.md §3 and the issue dump
   chips of one NPU separated by a full-width dashed rule) and first-generation 910 boards, and the
   106-column 310P table (no HBM column, ``Chip    Device``), followed by the process table.
 - ``npu-smi info -l``, ``-m`` (tab-indented, 31-column fields), ``-t board -i N [-c C]``, ``-t memory``,
-  ``-t health``, ``-t common``; ``npu-smi -v``.
+  ``-t health``, ``-t common``, ``-t product -i N [-c C]``; ``npu-smi -v``.
 Unknown options and ids print an error and exit non-zero, as the real tool does.
+
+host.json keys read here only (docs/compatibility.md):
+- ``chip_name``: the name npu-smi prints for every chip instead of the model's (``info`` Name column, ``-m`` Chip Name,
+  ``-t board -c`` Chip Name). ``"910B"`` is the first-generation 910B as vllm-ascend issue #3010 shows it (Atlas 800
+  Inference Server Model 3000: ``| 0     910B                | OK ...``).
+- ``product_type``: the ``Product Type`` line of ``npu-smi info -t product`` (the field Huawei's OMSDK reads for the
+  board model: ``npu-smi info -t product -i 0 | grep 'Product Type'``, SystemUtils.get_model_by_npu_smi); default per
+  family below; ``""`` makes ``-t product`` unsupported, as on products where the real tool does not offer it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,22 @@ Commands:
        info -t memory -i id [-c chip_id]
        info -t health -i id [-c chip_id]
        info -t common -i id [-c chip_id]
+       info -t product -i id [-c chip_id]
 """
+
+# Product Type per family when host.json has no product_type: training products (Atlas 800T A2 is the A2 training
+# server of ascend-facts 3.1; Atlas 800T A3 per hiascend MindCluster docs; Atlas 300I Duo is the 310P card of
+# ascend-facts 3.3, printed as in the per-chip `-t product` sample of an npu-smi parser's test data).
+PRODUCT_TYPES = {"A2": "Atlas 800T A2", "A3": "Atlas 800T A3", "310P": "Atlas 300I Duo", "910": "Atlas 800 (Model 9000)"}
+
+
+def _chip_name(host: dict[str, Any], default: str) -> str:
+    return str(host.get("chip_name") or default)
+
+
+def product_type(host: dict[str, Any]) -> str:
+    value = host.get("product_type")
+    return PRODUCT_TYPES[MODELS[host["model"]].family] if value is None else str(value)
 
 # ----------------------------------------------------------------------------------------------- main table
 
@@ -80,16 +103,16 @@ def _head_rows(model: Model) -> list[str]:
     ]
 
 
-def _chip_rows(model: Model, chip: Chip) -> list[str]:
+def _chip_rows(model: Model, chip: Chip, name: str) -> list[str]:
     if model.family == "310P":
         t = WIDE_310P
         return [
-            t.row(f"{chip.npu_id:<8}{chip.name}", chip.health, f"{chip.power:<13}{chip.temp:<18}{_frac(0, 0, 6, 14)}"),
+            t.row(f"{chip.npu_id:<8}{name}", chip.health, f"{chip.power:<13}{chip.temp:<18}{_frac(0, 0, 6, 14)}"),
             t.row(f"{chip.chip_id:<8}{chip.phy_id}", chip.bus_id,
                   f"{'0':<13}{_frac(chip.mem_used_mb, chip.mem_total_mb, 5, 32)}"),
         ]
     t = CLASSIC
-    first = t.row(f"{chip.npu_id:<6}{chip.name}", chip.health, f"{chip.power:<12}{chip.temp:<18}{_frac(0, 0, 5, 14)}")
+    first = t.row(f"{chip.npu_id:<6}{name}", chip.health, f"{chip.power:<12}{chip.temp:<18}{_frac(0, 0, 5, 14)}")
     label = f"{chip.chip_id:<6}{chip.phy_id}" if model.family == "A3" else str(chip.chip_id)
     mem = f"{'0':<12}{_frac(0, 0, 5, 11)}{_frac(chip.mem_used_mb, chip.mem_total_mb, 5, 14)}"
     return [first, t.row(label, chip.bus_id, mem)]
@@ -126,7 +149,7 @@ def render_info(host: dict[str, Any]) -> str:
         for index, chip in enumerate(mine):
             if index:
                 lines.append(t.full_rule() if model.family == "A3" else t.rule("-"))
-            lines.extend(_chip_rows(model, chip))
+            lines.extend(_chip_rows(model, chip, _chip_name(host, chip.name)))
         lines.append(t.rule("="))
     lines.extend(_process_section(model, host))
     return "\n".join(lines) + "\n"
@@ -153,9 +176,10 @@ def render_map(host: dict[str, Any]) -> str:
     model = MODELS[host["model"]]
     lines = [f"\t{'NPU ID':<31}{'Chip ID':<31}{'Chip Logic ID':<31}{'Chip Name':<30}"]
     logic = 0
+    name = f"Ascend {host['chip_name']}" if host.get("chip_name") else model.map_name
     for npu_id in range(host["npu_count"]):
         for chip_id in range(model.chips_per_npu):
-            lines.append(f"\t{npu_id:<31}{chip_id:<31}{logic:<31}{model.map_name}")
+            lines.append(f"\t{npu_id:<31}{chip_id:<31}{logic:<31}{name}")
             logic += 1
         lines.append(f"\t{npu_id:<31}{model.chips_per_npu:<31}{'-':<31}{'Mcu':<30}")
     return "\n".join(lines) + "\n"
@@ -185,9 +209,11 @@ def render_board_chip(host: dict[str, Any], chip: Chip) -> str:
     model = MODELS[host["model"]]
     pairs: list[tuple[str, Any]] = [("NPU ID", chip.npu_id)]
     if model.npu_name:
-        pairs += [("NPU Name", model.npu_name), ("Chip ID", chip.chip_id), ("Chip Name", model.chip_name)]
+        pairs += [("NPU Name", model.npu_name), ("Chip ID", chip.chip_id),
+                  ("Chip Name", _chip_name(host, model.chip_name))]
     else:
-        pairs += [("Chip ID", chip.chip_id), ("Chip Type", model.chip_type), ("Chip Name", model.chip_name)]
+        pairs += [("Chip ID", chip.chip_id), ("Chip Type", model.chip_type),
+                  ("Chip Name", _chip_name(host, model.chip_name))]
     pairs += [
         ("Chip Version", "V1"), ("Board ID", model.board_id), ("PCB ID", "NA"), ("BOM ID", 1),
         ("VDie ID", f"{0x14036E64 + chip.phy_id:08X} 00E04F1D 1223F2B2 84528485 104301E2"),
@@ -207,6 +233,19 @@ def render_memory(host: dict[str, Any], chip: Chip) -> str:
     else:
         pairs = [("DDR Capacity(MB)", chip.mem_total_mb), ("DDR Clock Speed(MHz)", 3200)]
     return _kv([("NPU ID", chip.npu_id), ("Chip Count", model.chips_per_npu), *pairs, ("Chip ID", chip.chip_id)])
+
+
+def render_product(host: dict[str, Any], npu_id: int, chip: Chip | None) -> str:
+    """``npu-smi info -t product -i N [-c C]``: per chip, ``Product Type`` then ``Chip ID`` (the layout of -t memory)."""
+    model = MODELS[host["model"]]
+    ptype = product_type(host)
+    if not ptype:
+        raise UsageError("This device does not support querying product.", 1)
+    mine = [chip] if chip else [c for c in chips(host) if c.npu_id == npu_id]
+    out = _kv([("NPU ID", npu_id), ("Chip Count", model.chips_per_npu)])
+    for one in mine:
+        out += "\n" + _kv([("Product Type", ptype), ("Chip ID", one.chip_id)])
+    return out
 
 
 def render_health(chip: Chip) -> str:
@@ -280,11 +319,13 @@ def _select_chip(host: dict[str, Any], opts: dict[str, str]) -> tuple[int, Chip 
 
 def _typed(host: dict[str, Any], opts: dict[str, str]) -> str:
     kind = opts["-t"]
-    if kind not in ("board", "memory", "health", "common"):
+    if kind not in ("board", "memory", "health", "common", "product"):
         raise UsageError(f"Error: the type ({kind}) is not supported.\n{USAGE}")
     npu_id, chip = _select_chip(host, opts)
     if kind == "board":
         return render_board_chip(host, chip) if chip else render_board(host, npu_id)
+    if kind == "product":
+        return render_product(host, npu_id, chip)
     chip = chip or next(c for c in chips(host) if c.npu_id == npu_id)
     if kind == "memory":
         return render_memory(host, chip)

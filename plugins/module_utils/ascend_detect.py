@@ -254,6 +254,45 @@ FA_SUPPORT = {
 }
 
 
+# A Name read from the host as a bare "910B" (no digit after the B) is the first-generation Ascend 910B: vllm-ascend
+# issue #3010 (Atlas 800 Inference Server Model 3000, 8 x 910B 32 GB: `| 0     910B  | OK ...`). "ascend910b" is also
+# the ops-transformer --soc value of the A2 family, so only names read from npu-smi are judged this way.
+_BARE_910B = re.compile(r"(ascend)?910b")
+FIRST_GEN_910B_REASON = ("npu-smi names the chip '910B' with no digit: a first-generation Ascend 910B (e.g. Atlas 800 "
+                         "inference server Model 3000), not an Atlas A2 910B1-910B4; FlashAttentionScore supports "
+                         "Atlas A2/A3 training and Ascend 950 (ops-transformer attention/flash_attention_score/README.md)")
+
+
+def is_bare_910b(chip_name: str | None) -> bool:
+    """A chip name read from npu-smi (``910B``, ``Ascend 910B``) with no digit after the B."""
+    return bool(_BARE_910B.fullmatch((chip_name or "").replace(" ", "").lower()))
+
+
+# `npu-smi info -t product -i N` prints "Product Type : <model>" per chip (the field Huawei's OMSDK reads for the board
+# model: SystemUtils.get_model_by_npu_smi). Atlas product names mark inference with "I" after the number (Atlas 800I
+# A2, Atlas 300I A2/Duo, A200I A2 Box: op docs "Atlas A2 训练系列产品/Atlas 800I A2 推理产品/A200I A2 Box 异构组件")
+# and training with "T" (Atlas 800T A2, Atlas 800T A3, A200T A3 Box8) or the 900 PoD/SuperPoD (hiascend MindCluster
+# docs); Atlas 800 Model 9000 is the 910 training server, Model 3000 the inference one (ascend-deployer, issue #3010).
+_INFERENCE = re.compile(r"\b(A?\d{3,4}I|Model\s*3000)\b", re.I)
+_TRAINING = re.compile(r"\b(A?\d{3,4}T|Atlas\s*900|Model\s*9000)\b", re.I)
+
+
+def product_series(product_type: str | None) -> str | None:
+    """``training``, ``inference`` or None (cannot tell) from npu-smi's Product Type."""
+    text = product_type or ""
+    if _INFERENCE.search(text):
+        return "inference"
+    if _TRAINING.search(text):
+        return "training"
+    return None
+
+
+def product_type_from(text: str) -> str | None:
+    """The first ``Product Type`` of ``npu-smi info -t product -i N`` output."""
+    value = parse_board(text).get("Product Type")
+    return value if value and value.upper() != "NA" else None
+
+
 def fa_support(family: str | None) -> tuple[bool, str]:
     if family is None:
         return False, "SoC unknown: cannot tell whether FlashAttentionScore runs here"

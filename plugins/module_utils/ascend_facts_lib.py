@@ -14,7 +14,9 @@ import platform
 import shutil
 
 from ansible_collections.ascend.fa.plugins.module_utils.ascend_detect import (
+    FIRST_GEN_910B_REASON,
     fa_support,
+    is_bare_910b,
     kv_get,
     parse_board,
     parse_kv,
@@ -22,6 +24,8 @@ from ansible_collections.ascend.fa.plugins.module_utils.ascend_detect import (
     parse_npu_smi_info,
     parse_npu_smi_map,
     parse_version_cfg,
+    product_series,
+    product_type_from,
     running_cann_version,
     soc_family,
     soc_version_from_board,
@@ -31,6 +35,7 @@ from ansible_collections.ascend.fa.plugins.module_utils.fa_env_lib import VERSIO
 from ansible_collections.ascend.fa.plugins.module_utils.fa_fingerprint import fingerprint
 from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
     VERIFY_FAILED,
+    manifest_kernels,
     package_state,
     read_manifest,
     read_verify_record,
@@ -147,7 +152,7 @@ class Facts:
     # --- npu-smi ------------------------------------------------------------------------------
     def npu(self) -> None:
         self.facts.update({"npu_smi_version": None, "chips": [], "npu_count": 0, "device_count": 0,
-                           "chip_name": None, "npu_name": None, "soc_version": None})
+                           "chip_name": None, "npu_name": None, "soc_version": None, "product_type": None})
         smi = self.p["npu_smi"]
         if not (os.path.isabs(smi) and os.access(smi, os.X_OK)) and shutil.which(smi) is None:
             self.error("npu-smi", f"{smi} not found in PATH: driver not installed or tools not on PATH")
@@ -182,6 +187,8 @@ class Facts:
         self.facts["chip_name"] = merged.get("Chip Name") or chips[0]["name"]
         self.facts["npu_name"] = merged.get("NPU Name")
         self.facts["soc_version"] = soc
+        rc, pout, _unused = self.run([smi, "info", "-t", "product", "-i", str(first)])
+        self.facts["product_type"] = product_type_from(pout) if rc == 0 else None
         if soc is None:
             self.error("npu-smi", f"cannot derive the SoC from chip name {chips[0]['name']!r}")
 
@@ -265,12 +272,29 @@ class Facts:
     def _soc(self) -> None:
         fam = soc_family(self.facts.get("soc_version"))
         ok, why = fa_support(fam)
+        if is_bare_910b(self.facts.get("chip_name")):   # first-generation 910B, not the A2 family
+            fam, ok, why = None, False, FIRST_GEN_910B_REASON
+        self.facts["product_series"] = product_series(self.facts.get("product_type"))
         self.facts["soc_family"] = fam
         self.facts["fa_supported"] = ok
         self.facts["fa_supported_reason"] = why
+        self._package_for_soc(fam)
+
+    def _package_for_soc(self, fam: str | None) -> None:
+        """Check the package's kernels against the SoC just read (package() ran before npu-smi: it used the SoC
+        recorded at install); only when the two differ, so a converged host reads its tree once."""
+        manifest = self.facts.get("fa_package")
+        if not (manifest and fam and self.p["check_drift"]) or manifest_kernels(manifest)[0] == fam:
+            return
+        if self.facts.get("fa_package_state") not in ("installed", "kernels_missing"):
+            return
+        st = package_state(manifest, self.facts.get("cann_version"), self.facts.get("cann_install_time"), soc_family=fam)
+        self.facts["fa_package_state"] = st["state"]
+        self.facts["fa_package_detail"] = st["detail"]
 
 
-NPU_KEYS = ("npu_smi_version", "chips", "npu_count", "device_count", "chip_name", "npu_name", "soc_version")
+NPU_KEYS = ("npu_smi_version", "chips", "npu_count", "device_count", "chip_name", "npu_name", "soc_version",
+            "product_type")
 
 
 def manifest_matches(params: dict, facts: dict) -> bool:

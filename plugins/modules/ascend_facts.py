@@ -126,6 +126,8 @@ ansible_facts:
       soc_family: ascend910b
       npu_count: 8
       fa_supported: true
+      product_type: Atlas 800T A2      # npu-smi info -t product -i <first NPU>: Product Type; null when not offered
+      product_series: training         # training | inference | null (cannot tell: compat warns product_unknown)
 env:
   description:
     - >-

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import cmp_to_key
 from pathlib import Path
 from typing import Any
 
 from ansible_collections.ascend.fa.plugins.module_utils import fa_torch_pair
 
 from . import yamlio
-from .versions import VersionError, check_version, in_range, in_ranges, parse_ranges, show_value, vcmp
+from .versions import VersionError, check_version, in_range, in_ranges, parse_ranges, same_prefix, show_value, vcmp
 
 ERROR = "error"
 WARNING = "warning"
@@ -53,11 +54,41 @@ def release_for_tag(matrix: dict, tag: str | None) -> dict | None:
     return (matrix.get("ops_transformer", {}).get("tags") or {}).get(tag)
 
 
-def driver_min_for(cann: str, matrix: dict) -> dict | None:
-    for rec in matrix.get("cann_driver") or []:
-        if vcmp(rec["cann"], cann) == 0:
-            return rec
-    return None
+def line_matches(version: str, line: str) -> bool:
+    """``version`` is ``line``: ``9.0.X`` is any 9.0.*; ``26.0.RC1`` is that release (and its patch builds)."""
+    line = str(line).strip()
+    if line.upper().endswith(".X"):
+        return same_prefix(version, line[:-2])
+    return vcmp(version, line) == 0 or same_prefix(version, line)
+
+
+def _line_floor(line: str) -> str:
+    return line[:-2] if line.upper().endswith(".X") else line
+
+
+def driver_records(cann: str, matrix: dict) -> list[dict]:
+    """The ``cann_driver`` records whose ``cann`` (a version or a ``9.0.X`` line) is ``cann``."""
+    return [rec for rec in matrix.get("cann_driver") or [] if line_matches(cann, rec["cann"])]
+
+
+def paired_hdk(cann: str, matrix: dict) -> tuple[list[str], list[str]]:
+    """The HDK versions/lines paired with ``cann`` over every record, and the records' source files (in order)."""
+    hdk: list[str] = []
+    sources: list[str] = []
+    for rec in driver_records(cann, matrix):
+        hdk += [h for h in rec.get("hdk") or [] if h not in hdk]
+        src = str(rec.get("source", "compat.yml")).split(",")[0]
+        if src not in sources:
+            sources.append(src)
+    lines = [h for h in hdk if h.upper().endswith(".X")]
+    return [h for h in hdk if h in lines or not any(line_matches(h, x) for x in lines)], sources
+
+
+def driver_min_for(cann: str, matrix: dict) -> str | None:
+    """The oldest driver any record pairs with ``cann`` (a ``25.5.X`` line counts as 25.5), or None."""
+    hdk, _unused = paired_hdk(cann, matrix)
+    floors = sorted((_line_floor(h) for h in hdk), key=cmp_to_key(vcmp))
+    return floors[0] if floors else None
 
 
 _INNER = re.compile(r"V(\d{1,8})R(\d{1,8})C(\d{1,8})", re.I)
@@ -126,6 +157,11 @@ class Checker:
                          f"release {rel.get('tag', '')} supports CANN {lo} .. {hi}".replace("  ", " "), cann,
                          f"{lo} .. {hi}", "pick the ops-transformer tag made for this CANN (see compat.yml), "
                                           "or upgrade CANN")
+            elif rel.get("toolkits") and not any(line_matches(cann, t) for t in rel["toolkits"]):
+                self.add("cann_not_listed_for_release", WARNING,
+                         f"the release notes do not list CANN {cann} for this ops-transformer release", cann,
+                         f"{', '.join(rel['toolkits'])} ({rel.get('source', 'compat.yml')})",
+                         "use a listed toolkit if the build or the verification fails")
 
     def driver(self, stack: dict) -> None:
         cann, drv = stack.get("cann_version"), stack.get("driver_version")
@@ -133,16 +169,31 @@ class Checker:
             self.add("no_driver", ERROR, "no NPU driver found", "none", "Ascend HDK driver",
                      "install the Ascend HDK npu-driver and npu-firmware packages for this CANN")
             return
-        rec = driver_min_for(cann, self.m) if cann else None
-        if rec and vcmp(drv, rec["driver_min"]) < 0:
-            self.add("driver_too_old", ERROR, f"CANN {cann} needs NPU driver >= {rec['driver_min']}", drv,
-                     f">= {rec['driver_min']} (HDK {rec['hdk']})",
-                     f"install Ascend HDK {rec['hdk']} driver and firmware before CANN {cann}")
+        if cann:
+            self._driver_pairing(cann, drv)
         inner, compat = stack.get("driver_innerversion"), stack.get("cann_compatible_version")
         if inner and compat and inner_in_ranges(inner, compat) is False:
             self.add("driver_not_in_cann_compatible_version", ERROR,
                      "the installed CANN does not list this driver in its compatible_version", inner, compat,
                      "install the driver the CANN release notes name for this CANN")
+
+    def _driver_pairing(self, cann: str, drv: str) -> None:
+        """The driver against every HDK the release notes pair with ``cann`` (data: ``cann_driver``)."""
+        hdk, sources = paired_hdk(cann, self.m)
+        if not hdk:
+            self.add("cann_driver_unknown", WARNING, f"no driver pairing recorded for CANN {cann}", cann,
+                     "a cann_driver record in compat.yml", "read the CANN release notes' Ascend HDK table "
+                     "(hicann/release-management <version>/release-notes.md) and add the record; driver not judged")
+            return
+        if any(line_matches(drv, h) for h in hdk):
+            return
+        lowest = driver_min_for(cann, self.m)
+        needed = f"Ascend HDK {', '.join(hdk)} (per {'; '.join(sources)})"
+        fix = f"install the driver and firmware of an Ascend HDK paired with CANN {cann}, or the CANN its HDK pairs with"
+        if lowest and vcmp(drv, lowest) < 0:
+            self.add("driver_too_old", ERROR, f"CANN {cann} needs NPU driver >= {lowest}", drv, needed, fix)
+        else:
+            self.add("driver_not_paired", ERROR, f"CANN {cann} is not paired with NPU driver {drv}", drv, needed, fix)
 
     def firmware(self, stack: dict) -> None:
         if "firmware_version" not in stack:
@@ -174,38 +225,69 @@ class Checker:
     def soc(self, stack: dict, rel: dict | None) -> None:
         fam = stack.get("soc_family")
         soc = stack.get("soc_version") or fam
-        if not fam:
-            self.add("soc_unknown", ERROR, "SoC could not be determined", soc or "none",
-                     "npu-smi reporting the chip", "check that npu-smi works and the driver sees the cards")
-            return
         if stack.get("fa_supported") is False or fam in ("ascend310p", "ascend910"):
-            self.add("soc_unsupported", ERROR, "FlashAttentionScore does not run on this NPU", soc,
+            self.add("soc_unsupported", ERROR, "FlashAttentionScore does not run on this NPU",
+                     stack.get("chip_name") or soc or "none",
                      "Atlas A2/A3 training (ascend910b, ascend910_93) or Ascend 950",
                      stack.get("fa_supported_reason") or "use an A2/A3 training server; on 310P use "
                                                          "npu_prompt_flash_attention from CANN")
             return
+        if not fam:
+            self.add("soc_unknown", ERROR, "SoC could not be determined", soc or "none",
+                     "npu-smi reporting the chip", "check that npu-smi works and the driver sees the cards")
+            return
         if rel and fam not in (rel.get("soc_families") or []):
             self.add("soc_not_in_release", ERROR, f"release {rel.get('tag', '')} does not build for {fam}", fam,
                      ", ".join(rel.get("soc_families") or []), "pick a release that lists this SoC family")
+        self.product(stack)
+
+    def product(self, stack: dict) -> None:
+        """Training or inference product (fact ``product_series`` from npu-smi's Product Type; absent: not asked).
+        attention/flash_attention_score/README.md: Atlas A2/A3 inference series ×."""
+        if "product_series" not in stack:
+            return
+        series, ptype = stack.get("product_series"), stack.get("product_type")
+        if series == "inference":
+            self.add("product_inference_unsupported", ERROR, "FlashAttentionScore does not run on Atlas inference "
+                     "products (ops-transformer attention/flash_attention_score/README.md: A2/A3 推理系列 ×)",
+                     ptype, "an Atlas A2/A3 training product (e.g. Atlas 800T A2) or Ascend 950",
+                     "deploy on training servers; on inference products use CANN's npu_prompt_flash_attention / "
+                     "npu_fused_infer_attention_score")
+        elif series is None:
+            self.add("product_unknown", WARNING, "cannot tell a training product from an inference one "
+                     "(FlashAttentionScore: A2/A3 training √, inference ×)", ptype or "no Product Type",
+                     "npu-smi info -t product reporting e.g. Atlas 800T A2",
+                     "check the server model (Atlas 800T/900: training; 800I/300I/A200I: inference) by hand")
 
     def torch(self, stack: dict) -> None:
         """The torch_npu release-name warning, then the pairing rule of ``module_utils/fa_torch_pair.py``."""
         cann, tnpu, torch = stack.get("cann_version"), stack.get("torch_npu_version"), stack.get("torch_version")
         if not tnpu:
             return  # torch_npu is optional for the package itself; verify reports it
-        if re.match(r"^\d+\.\d+\.(rc\d+|\d+)$", tnpu, re.I) and vcmp(tnpu, "7.0") < 0 and not tnpu.startswith("2."):
+        table = self.m.get("torch_npu") or {}
+        if re.match(r"^\d+\.\d+\.(rc\d+|\d+)$", tnpu, re.I) and vcmp(tnpu, "7.0") < 0 and not tnpu.startswith("2.") \
+                and not fa_torch_pair.listed_for(tnpu, table):
             self.add("torch_npu_extension_name", WARNING,
                      f"'{tnpu}' is an Ascend Extension for PyTorch release name, not a torch_npu version",
                      tnpu, "a torch_npu version such as 2.1.0.post4",
                      "read torch_npu.__version__; the extension release maps to versions in compat.yml")
-        for code, found, needed, fix in fa_torch_pair.mismatches(cann, torch, tnpu, self.m.get("torch_npu") or {}):
-            self.add(code, ERROR, _PAIR_WHAT[code].format(cann=cann, torch=torch, torch_npu=tnpu), found, needed, fix)
+        for code, found, needed, fix in fa_torch_pair.mismatches(cann, torch, tnpu, table):
+            self.add(code, ERROR, _PAIR_WHAT[code].format(cann=cann, torch=torch, torch_npu=tnpu), found,
+                     f"{needed} ({_torch_source(cann, table)})" if code == fa_torch_pair.CANN_MISMATCH else needed, fix)
+        for code, found, needed, fix in fa_torch_pair.pair_warnings(cann, tnpu, table):
+            self.add(code, WARNING, _PAIR_WHAT[code].format(cann=cann, torch=torch, torch_npu=tnpu), found,
+                     f"{needed} ({_torch_source(cann, table)})", fix)
+
+
+def _torch_source(cann: str | None, table: dict) -> str:
+    return str((fa_torch_pair.family(cann, table) or {}).get("source") or "compat.yml torch_npu")
 
 
 # how the report words each problem of the torch pairing rule (fa_torch_pair.mismatches)
 _PAIR_WHAT: dict[str, str] = {
     fa_torch_pair.CANN_MISMATCH: "torch_npu {torch_npu} is not paired with CANN {cann}",
     fa_torch_pair.TORCH_MISMATCH: "torch {torch} does not match torch_npu {torch_npu}",
+    fa_torch_pair.LATER_POST: "torch_npu {torch_npu} is a later build than the one listed for CANN {cann}",
 }
 
 

@@ -210,3 +210,29 @@ def test_script_entry_point(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "invalid" in bad.stderr
     missing = _script(tmp_path / "nowhere", ["info"], None)
     assert missing.returncode != 0
+
+
+# --- host.json chip_name / product_type (docs/compatibility.md) ----------------------------------------------------
+# vllm-ascend issue #3010 (Atlas 800 Inference Server Model 3000): the Name cell of a first-generation 910B.
+BARE_910B_NAME_ROW = "| 0     910B                | OK            | 68.2        37                0    / 0             |"
+
+
+def test_chip_name_override_prints_the_bare_910b_everywhere():
+    h = host(model="910B4", chip_name="910B")
+    row = next(line for line in npusmi.run(["info"], h).splitlines() if line.startswith("| 0     "))
+    assert re.sub(r"\d+\.\d+\s+\d+", "", row) == re.sub(r"\d+\.\d+\s+\d+", "", BARE_910B_NAME_ROW)
+    assert "Ascend 910B\n" in npusmi.run(["info", "-m"], h)
+    assert "Chip Name                      : 910B\n" in npusmi.run(["info", "-t", "board", "-i", "0", "-c", "0"], h)
+
+
+def test_product_type_per_chip_and_unsupported():
+    # Layout: "Product Type" then "Chip ID" per chip after NPU ID / Chip Count (an npu-smi parser's test data for an
+    # Atlas 300I Duo); the field is the one Huawei's OMSDK greps: npu-smi info -t product -i 0 | grep 'Product Type'.
+    out = npusmi.run(["info", "-t", "product", "-i", "0"], host(model="A3-9392", product_type="Atlas 800I A3"))
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    assert lines == ["NPU ID                         : 0", "Chip Count                     : 2",
+                     "Product Type                   : Atlas 800I A3", "Chip ID                        : 0",
+                     "Product Type                   : Atlas 800I A3", "Chip ID                        : 1"]
+    assert "Atlas 800T A2" in npusmi.run(["info", "-t", "product", "-i", "1"], host(model="910B3"))
+    with pytest.raises(npusmi.UsageError):
+        npusmi.run(["info", "-t", "product", "-i", "0"], host(model="910B3", product_type=""))

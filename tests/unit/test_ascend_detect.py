@@ -131,3 +131,30 @@ def test_fa_support():
     assert not d.fa_support("ascend310p")[0]
     assert not d.fa_support("ascend910")[0]
     assert not d.fa_support(None)[0]
+
+
+# --- first-generation 910B and the product series (names as the sources print them) ---------------------------------
+@pytest.mark.parametrize("name,bare", [
+    ("910B", True), ("Ascend 910B", True), ("ascend910b", True),     # vllm-ascend #3010: Name "910B" (Model 3000)
+    ("910B3", False), ("Ascend 910B3", False), ("910B2C", False), ("Ascend910", False), ("910A", False), (None, False)])
+def test_bare_910b(name, bare):
+    assert d.is_bare_910b(name) is bare
+
+
+@pytest.mark.parametrize("product,series", [
+    # inference: op docs "Atlas 800I A2 推理产品/A200I A2 Box 异构组件", "Atlas 300I A2 推理卡"; nvtop #421 "Atlas 300I Duo"
+    ("Atlas 800I A2", "inference"), ("A200I A2 Box", "inference"), ("Atlas 300I A2", "inference"),
+    ("Atlas 300I Duo", "inference"), ("Atlas 800I A3 SuperPoD", "inference"),
+    # training: ascend-facts 3.1 "Atlas 800T A2"; MindCluster "Atlas 800T A3 SuperPoD", "A200T A3 Box8", "Atlas 900 A3"
+    ("Atlas 800T A2", "training"), ("Atlas 800T A3 SuperPoD", "training"), ("A200T A3 Box8", "training"),
+    ("Atlas 900 A3 SuperPoD", "training"), ("Atlas 800 (Model 9000)", "training"),
+    ("Atlas 800 (Model 3000)", "inference"),
+    ("IT21HMDC_Bin5", None), ("NA", None), ("", None), (None, None)])
+def test_product_series(product, series):
+    assert d.product_series(product) == series
+
+
+def test_product_type_from_output():
+    out = "NPU ID : 0\nChip Count : 1\n\nProduct Type : Atlas 800I A2\nChip ID : 0\n"
+    assert d.product_type_from(out) == "Atlas 800I A2"
+    assert d.product_type_from("NPU ID : 0\nProduct Type : NA\n") is None

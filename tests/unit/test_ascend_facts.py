@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_collections.ascend.fa.plugins.module_utils import ascend_facts_lib as ascend_facts  # the module is a thin wrapper
+from ansible_collections.ascend.fa.plugins.plugin_utils import compat
 from test_ascend_detect import DRIVER_INFO, FIRMWARE_INFO, INSTALL_INFO
 from test_env_check import make_fake_host
 
@@ -57,9 +58,17 @@ def fake_npu_smi(tmp: Path) -> str:
     return str(exe)
 
 
+# `npu-smi info -t product -i 0`: per chip "Product Type" then "Chip ID" (layout of an npu-smi parser's test data for
+# an Atlas 300I Duo; Huawei OMSDK reads the same field: `npu-smi info -t product -i 0 | grep 'Product Type'`).
+PRODUCT_800T = "NPU ID                         : 0\nChip Count                     : 1\n\n" \
+               "Product Type                   : Atlas 800T A2\nChip ID                        : 0\n"
+
+
 def runner(table: str, board: str, versions: str = '{"python_version": "3.11.2", "torch_version": "2.9.0", '
-                                                     '"torch_npu_version": "2.9.0.post2"}'):
+                                                     '"torch_npu_version": "2.9.0.post2"}', product: str | None = PRODUCT_800T):
     def run(argv):
+        if argv[1:4] == ["info", "-t", "product"]:
+            return (0, product, "") if product is not None else (1, "", "This device does not support querying product.")
         if argv[1:] == ["info"]:
             return 0, table, ""
         if argv[1:] == ["info", "-m"]:
@@ -178,7 +187,7 @@ def test_env_result_healthy_and_broken(tmp_path):
     assert env["ran"] is True and env["problems"] == [] and env["ok"] is True, env.get("lines")
     status = {c["id"]: c["status"] for c in env["checks"]}
     assert set(status) == {"cann_env", "package_env", "package_present", "opp_path", "vendor_first", "dlopen",
-                           "lib_on_path"}                                       # phase preflight only
+                           "lib_on_path", "others_access"}                      # phase preflight only
     assert status["vendor_first"] == status["dlopen"] == status["lib_on_path"] == "ok"
     assert env["host"] == "fake1" and env["probe"]["env"]["ASCEND_OPP_PATH"] == str(h["opp"])
 
@@ -294,3 +303,50 @@ def test_npu_smi_runs_again_unless_the_host_looks_converged(tmp_path, change):
     elif change == "never_verified":
         facts["fa_verify_state"] = "none"
     assert ascend_facts.npu_facts_to_reuse(prm, facts, env) is None
+
+
+# ------------------------------------------------------------- first-generation 910B and the product series
+
+BARE_910B_TABLE = """\
++------------------------------------------------------------------------------------------------+
+| npu-smi 24.1.0                   Version: 24.1.0                                               |
++---------------------------+---------------+----------------------------------------------------+
+| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|
+| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |
++===========================+===============+====================================================+
+| 0     910B                | OK            | 68.2        37                0    / 0             |
+| 0                         | 0000:C1:00.0  | 0           0    / 0          3000 / 32768         |
++===========================+===============+====================================================+
+"""  # header and first row as in vllm-ascend issue #3010 (Atlas 800 Inference Server Model 3000); HBM cell ours
+
+
+def _soc_problems(facts: dict) -> list:
+    c = compat.Checker(compat.load_matrix())
+    c.soc(facts, None)
+    return c.problems
+
+
+def test_bare_910b_read_from_the_host_is_refused_with_the_reason(tmp_path):
+    home = make_home(tmp_path, "cann", "8.5.0")
+    f = ascend_facts.Facts(params(tmp_path, home, fake_npu_smi(tmp_path)),
+                           runner(BARE_910B_TABLE, "Chip Type : Ascend\nChip Name : 910B\n"), arch="x86_64").collect()
+    assert f["chip_name"] == "910B" and f["soc_family"] is None and f["fa_supported"] is False
+    assert "first-generation Ascend 910B" in f["fa_supported_reason"]
+    [p] = _soc_problems(f)
+    assert p.code == "soc_unsupported" and p.found == "910B" and "first-generation" in p.fix
+
+
+@pytest.mark.parametrize("product,series,code", [
+    (PRODUCT_800T, "training", None),
+    (PRODUCT_800T.replace("Atlas 800T A2", "Atlas 800I A2"), "inference", "product_inference_unsupported"),
+    (None, None, "product_unknown"),
+    (PRODUCT_800T.replace("Atlas 800T A2", "NA"), None, "product_unknown"),
+])
+def test_product_series_from_npu_smi(tmp_path, product, series, code):
+    home = make_home(tmp_path, "cann", "8.5.0")
+    f = ascend_facts.Facts(params(tmp_path, home, fake_npu_smi(tmp_path)),
+                           runner((DATA / "npu_smi_a2_910b2.txt").read_text(), BOARD_A2, product=product),
+                           arch="x86_64").collect()
+    assert f["product_series"] == series and f["soc_family"] == "ascend910b" and f["fa_supported"]
+    codes = {p.code: p.severity for p in _soc_problems(f)}
+    assert codes == ({} if code is None else {code: "error" if series == "inference" else "warning"})
