@@ -5,6 +5,10 @@ The signatures are data (``plugins/module_utils/fa_known_errors_data.py``) and t
 through Ansible's collection loader. ``--signatures FILE`` classifies with a user's YAML file of signatures instead
 (same fields). An unknown error is reported as unknown with the last lines of the log, never hidden.
 
+Generic codes (``EZ9999`` and the other ``E*9999``, ``EZ1001``, aclnn ``561103``/``561000``; facts 9.5) are named as
+such: when a line near the code names the cause, the class comes from that line and the output says so; when none
+does, the class is ``generic``, the output says what evidence the log lacks, and the exit code is 1 (not classified).
+
 A pasted log may carry terminal escape sequences (colours, but also OSC title/hyperlink/clipboard writes, cursor moves
 and erases that forge what the terminal shows): they and every other control character but newline and tab are
 stripped (``strip_controls`` of ``plugin_utils/safetext.py``) before the text is classified, and from every line printed.
@@ -54,8 +58,31 @@ def format_result(res: dict[str, Any], source: str = "") -> list[str]:
     return [strip_controls(line, keep_newlines=False) for line in _result_lines(res, source)]
 
 
+def _code_lines(res: dict[str, Any]) -> list[str]:
+    """One line per generic code seen: what it means and which line explained it (or that none did)."""
+    lines = []
+    for c in res.get("codes") or []:
+        how = (f"classified by the line near it ({c['explained_by']})" if c.get("explained_by")
+               else "no line near it names the cause")
+        lines.append(f"  generic code {c['code']}: {c.get('meaning') or 'a generic code'}; {how}")
+    return lines
+
+
+def _generic_lines(res: dict[str, Any], where: str) -> list[str]:
+    lines = [f"generic{where}: the log has a generic error code but not the lines that name its cause",
+             f"  matched: {res['matched']}",
+             f"  cause:   {res['cause']}",
+             f"  missing: {res.get('missing') or 'the lines around the code'}",
+             f"  fix:     {res['fix']}"]
+    lines += _code_lines(res)
+    lines += [f"also: {other['class']}: {other['matched']}" for other in res.get("others") or []]
+    return lines
+
+
 def _result_lines(res: dict[str, Any], source: str) -> list[str]:
     where = f" in {source}" if source and source != "-" else ""
+    if res.get("kind") == ke.GENERIC:
+        return _generic_lines(res, where)
     if not res["known"]:
         lines = [f"unknown error{where}: no known signature matches. The last lines of the log:"]
         lines += [f"  | {line}" for line in (res.get("tail") or "(empty)").splitlines()]
@@ -69,6 +96,7 @@ def _result_lines(res: dict[str, Any], source: str) -> list[str]:
         lines.append(f"  caught earlier by: {res['check']}")
     if res.get("source"):
         lines.append(f"  reported in: {res['source']}")
+    lines += _code_lines(res)
     for other in res.get("others") or []:
         lines.append(f"also: {other['class']}: {other['matched']}")
         lines.append(f"  fix: {other['fix']}")
@@ -109,8 +137,10 @@ def register(subparsers: Any) -> None:
         e = subparsers.add_parser(
             "explain", help="name the class, cause and fix of an error in a log (file or - for stdin)",
             description="Classify the error in a build log, a kernel's stderr or any log you paste, using the "
-                        "known-error signatures (plugins/module_utils/fa_known_errors_data.py). Exit 0: known, 1: unknown "
-                        "(the last lines are shown), 2: the input could not be read.")
+                        "known-error signatures (plugins/module_utils/fa_known_errors_data.py). A generic code (EZ9999, "
+                        "561103, ...) is classified by the lines around it; alone it is reported as generic with the "
+                        "evidence it lacks. Exit 0: known, 1: unknown or generic (the last lines or the missing "
+                        "evidence are shown), 2: the input could not be read.")
         e.add_argument("file", nargs="?", help="log file, or - to read standard input")
         e.add_argument("--json", action="store_true", help="print the classification as JSON")
         e.add_argument("--signatures", help="another signatures file, YAML with the fields of "

@@ -20,7 +20,10 @@ literals, nothing to import.
 #             be used in cause/fix as {name}.
 #   cause:    why it happens;  fix: what to do;  check: the ascend-fa check that catches it earlier
 #   source:   where it was reported (field-errors.md)
-#   kind:     install | build | workload | harmless (harmless: a probe message that is not itself the failure)
+#   kind:     install | build | workload | device | harmless | generic
+#             (harmless: a probe message that is not itself the failure; generic: a code that names no cause by
+#             itself, reported only when no other class matched within CONTEXT_LINES of it)
+#   missing:  (generic only) the evidence that would name the cause
 #   examples: messages that must be recognised as this class (tests/unit/test_known_errors.py runs them all)
 #
 # Modules run on the hosts and import this file with the classifier (Ansible ships module_utils with them); the
@@ -38,6 +41,28 @@ PLACEHOLDERS = {
     "soc": "this SoC",
     "supported": "the supported SoCs",
     "symbol": "a symbol",
+    "op": "the operator",
+    "key": "of these inputs",
+    "unit": "AI Core",
+    "detail": "see the matched line",
+    "code": "the code",
+    "meaning": "a generic error code",
+}
+
+# What each generic code means (the "meaning" of the generic class). Sources: hiascend CANN maintenref
+# atlaserrorcode_15_0314 ("E*9*** Inner Error": a module's inner error, "troubleshoot by the error message"),
+# atlaserrorcode_15_0477 (EZ1001 AclNN_Parameter_Error); hicann/ops-transformer docs/zh/context/aclnn返回码.md @e4800825
+# (561xxx); torch_npu ERR00100 / ERR01100 (hiascend PyTorch troubleshooting trbst_0035).
+GENERIC_CODES = {
+    "E*9999": "the inner-error code of a CANN module; EZ9999 is the operators' one",
+    "EZ1001": "aclnn parameter error, 'Parameter validation failed. Please check the log.'",
+    "561000": "ACLNN_ERR_INNER, an internal error of the aclnn API",
+    "561103": ("ACLNN_ERR_INNER_NULLPTR, an inner step of the aclnn API returned null; a failed tiling check, a missing "
+               "kernel and a late ASCEND_CUSTOM_OPP_PATH are among the causes"),
+    "ACLNN_ERR_INNER": "561000, an internal error of the aclnn API",
+    "ACLNN_ERR_INNER_NULLPTR": "561103, an inner step of the aclnn API returned null",
+    "ERR00100": "torch_npu: an ACL API call failed",
+    "ERR01100": "torch_npu: an operator's ACL API call failed",
 }
 
 SIGNATURES = [
@@ -93,7 +118,7 @@ SIGNATURES = [
     {
         "class": "nnal_torch_npu_mismatch",
         "patterns": [
-            r"(?P<library>lib(?:tbe_adapter|atb\w*|asdops\w*|lcal\w*|lccl\w*|mki\w*)\.so[\w.]*)\s*:\s*undefined\s+symbol:?\s*(?P<symbol>\S+)",
+            r"(?P<library>lib(?:tbe_adapter|atb\w*|asdops\w*|lcal\w*|lccl\w*|mki\w*)\.so[\w.]{0,40})\s*:\s*undefined\s+symbol:?\s*(?P<symbol>\S+)",
             r"undefined\s+symbol:?\s*(?P<symbol>_ZN\d+(?:Mki|atb|AsdOps|Lcal)\w*)",
         ],
         "cause": (
@@ -115,7 +140,7 @@ SIGNATURES = [
     {
         "class": "torch_npu_cann_mismatch",
         "patterns": [
-            r"(?:(?P<library>[\w./+-]*\.so[\w.]*)\s*:\s*)?undefined\s+symbol:?\s*(?P<symbol>[A-Za-z_][\w@.]*)",
+            r"(?:(?<![\w./+-])(?P<library>[\w./+-]{0,300}\.so[\w.]{0,40})\s*:\s*)?undefined\s+symbol:?\s*(?P<symbol>[A-Za-z_][\w@.]*)",
         ],
         "cause": (
             "a binary was built against another CANN / torch_npu release than the one loaded (symbol {symbol} is missing): "
@@ -159,7 +184,7 @@ SIGNATURES = [
     {
         "class": "library_corrupt",
         "patterns": [
-            (r"(?P<library>[\w./+-]*\.so[\w.]*)\s*:\s*(?:invalid\s+ELF\s+header|file\s+too\s+short|not\s+an\s+ELF|ELF\s+load\s+"
+            (r"(?<![\w./+-])(?P<library>[\w./+-]{0,300}\.so[\w.]{0,40})\s*:\s*(?:invalid\s+ELF\s+header|file\s+too\s+short|not\s+an\s+ELF|ELF\s+load\s+"
              r"command\s+\w+|wrong\s+ELF\s+class\S*|unknown\s+file\s+type)"),
             r"invalid\s+ELF\s+header",
         ],
@@ -182,7 +207,7 @@ SIGNATURES = [
     {
         "class": "custom_opapi_probe",
         "patterns": [
-            r"dlopen\s+(?P<library>\S*libcust_opapi\.so)\s+failed,?\s*error\s*:?\s*\(null\)",
+            r"dlopen\s+(?P<library>\S{0,300}libcust_opapi\.so)\s+failed,?\s*error\s*:?\s*\(null\)",
         ],
         "cause": (
             'op-plugin probes for a custom operator library at start-up; "error:(null)" only says no custom package is on '
@@ -202,7 +227,7 @@ SIGNATURES = [
     {
         "class": "custom_opapi_unloadable",
         "patterns": [
-            r"dlopen\s+(?P<library>\S*libcust_opapi\.so)\s+failed,?\s*error\s*:(?!\s*\(null\))\s*(?P<error>[^\n]+)",
+            r"dlopen\s+(?P<library>\S{0,300}libcust_opapi\.so)\s+failed,?\s*error\s*:(?!\s*\(null\))\s*(?P<error>[^\n]+)",
         ],
         "cause": "the custom operator package's library {library} exists in the search order but does not load ({error})",
         "fix": (
@@ -219,10 +244,10 @@ SIGNATURES = [
     {
         "class": "shared_object_missing",
         "patterns": [
-            r"(?P<library>lib[\w.+-]*?\.so[\w.]*)\s*:\s*cannot\s+open\s+shared\s+object\s+file",
-            r"cannot\s+(?:open|load)\s+(?:shared\s+)?(?:library|object)\s*:?\s*(?P<library>lib[\w.+-]*?\.so[\w.]*)",
-            r"(?:error\s+while\s+loading\s+shared\s+libraries|could\s+not\s+find\s+library)\s*:?\s*(?P<library>lib[\w.+-]*?\.so[\w.]*)",
-            r"ImportError:\s*(?:\S*/)?(?P<library>lib[\w.+-]*?\.so[\w.]*)",
+            r"(?P<library>lib[\w.+-]{0,200}?\.so[\w.]{0,40})\s*:\s*cannot\s+open\s+shared\s+object\s+file",
+            r"cannot\s+(?:open|load)\s+(?:shared\s+)?(?:library|object)\s*:?\s*(?P<library>lib[\w.+-]{0,200}?\.so[\w.]{0,40})",
+            r"(?:error\s+while\s+loading\s+shared\s+libraries|could\s+not\s+find\s+library)\s*:?\s*(?P<library>lib[\w.+-]{0,200}?\.so[\w.]{0,40})",
+            r"ImportError:\s*(?:\S*/)?(?P<library>lib[\w.+-]{0,200}?\.so[\w.]{0,40})",
         ],
         "cause": (
             "{library} is not on the library search path of this process: the CANN (or NNAL) set_env.sh, or ascend-fa's "
@@ -242,28 +267,69 @@ SIGNATURES = [
         ],
     },
     {
-        "class": "custom_opp_path_late",
+        "class": "kernel_binary_missing",
         "patterns": [
-            r"SelectBin[^\n]{0,160}?(?:no\s+kernel|not\s+find|not\s+found|fail)",
+            # op_executor SelectBin's message (CANN opbase src/nnopbase/.../op_executor: "Cannot find bin of op %s,
+            # integral key %s."), followed by "Cannot find binary for op X." in the TraceBack
+            r"Cannot\s+find\s+bin(?:ary)?\s+(?:of|for)\s+op\s+(?P<op>\w+)(?:,\s*integral\s+key\s+(?P<key>[^\s.]+))?",
+            r"\bSelectBin\b[^\n]{0,160}?(?:no\s+kernel|not\s+find|not\s+found|fail)",
             r"\bSelectBin\b",
-            r"GetWorkspaceSize\s*[=:]?\s*561103",
-            r"\berror\s*code\s*[=:]?\s*561103\b",
+            # ACLNN_ERR_INNER_FIND_KERNEL_ERROR (hicann/ops-transformer docs/zh/context/aclnn返回码.md)
+            r"\bACLNN_ERR_INNER_FIND_KERNEL_ERROR\b",
+            r"(?:error\s*code\s*(?:is\s*)?|errno\s*|GetWorkspaceSize\s*|ret(?:urn)?\s*(?:code|value)?\s*)[=:]?\s*561003\b",
         ],
         "cause": (
-            "the operator found no kernel binary: ASCEND_CUSTOM_OPP_PATH (or the package's set_env.bash) was set after "
-            "CANN initialised in this process, so the custom package's kernels were never registered (or no kernel was "
-            "built for this SoC)"
+            "no kernel binary of {op} matches this call (key {key}) on this device: the package was built for another "
+            "SoC (wrong --soc), is incomplete (kernel files missing or removed), was never registered in this process "
+            "(ASCEND_CUSTOM_OPP_PATH exported after CANN initialised), or has no kernel for this dtype/format"
         ),
         "fix": (
-            "export ASCEND_CUSTOM_OPP_PATH / source the package's set_env.bash BEFORE the process starts (in the launcher "
-            "or service unit, not from Python after import torch_npu); check the package was built for this SoC family"
+            "check that the vendor tree holds {op}'s kernels for this host's SoC: "
+            "<vendor>/op_impl/ai_core/tbe/kernel/<soc_family>/ (.o and .json) and "
+            "op_impl/ai_core/tbe/kernel/config/<soc_family>/; check the build's --soc against the SoC npu-smi reports "
+            "(ascend-fa derives it; ascend-fa deploy rebuilds and reinstalls a package built for another SoC or with "
+            "files missing); export ASCEND_CUSTOM_OPP_PATH / source set_env.bash before the process starts; check "
+            "the dtype and layout against the operator's documentation"
         ),
-        "check": "ascend-fa doctor (opp_path, vendor_first)",
-        "source": "flashserve/flash-linear-attention-npu PR #431",
+        "check": "installed-package check (kernel binaries for the host's SoC); ascend-fa verify",
+        "source": ("hiascend PyTorch 7.0.0 troubleshooting trbst_0035 (Cannot find bin of op); vllm-project/vllm-ascend #37; "
+                   "flashserve/flash-linear-attention-npu PR #431 (SelectBin, late ASCEND_CUSTOM_OPP_PATH); facts 9.5"),
         "kind": "install",
         "examples": [
+            "EZ9999: [PID: 775] 2025-02-16-12:18:25.258.321 Cannot find bin of op Range, integral key 0/1/|int64/ND/int64/ND/int64/ND/int64/ND/.",
+            "EZ9999: Inner Error!\nEZ9999: [PID: 4242] Cannot find bin of op FlashAttentionScore, integral key 0/1/|bf16/ND/bf16/ND/bf16/ND/.",
             "SelectBin no kernel",
-            "call aclnnFlashAttentionScore failed, GetWorkspaceSize=561103",
+            "call aclnnFlashAttentionScore failed, error code is 561003",
+        ],
+    },
+    {
+        "class": "device_kernel_fault",
+        "patterns": [
+            # runtime texts: "there is an aicore error exception", "Kernel task happen error, retCode=0x26, [aicore
+            # exception]", "[aicpu exception]", "[Error]: The aicore execution is abnormal."
+            r"\b(?P<unit>aicore|ai\s+core|aivec|aicpu|vector\s+core)\s+(?:error\s+)?exception\b",
+            r"exception\s+of\s+(?:fftsplus\s+)?(?P<unit>aicore|aivec|aicpu)\s+error",
+            r"\b(?P<unit>aicore|aivec|aicpu)\s+error\b",
+            r"The\s+(?P<unit>aicore|ai\s+core|vector\s+core|aicpu)\s+execution\s+is\s+abnormal",
+            r"\b(?P<unit>AICORE|AICPU)\s+Kernel\s+task\s+happen\s+error",
+            r"Kernel\s+task\s+happen\s+error,\s*retCode\s*=\s*(?P<retcode>0x[0-9a-f]+)",
+        ],
+        "cause": (
+            "the kernel faulted on the device ({unit} exception): a kernel bug or an out-of-range access for these "
+            "inputs, or a faulty card; the operator was found and launched, so it is not a missing file"
+        ),
+        "fix": (
+            "collect the evidence: the plog of the process under ~/ascend/log (ASCEND_GLOBAL_LOG_LEVEL=1) and the device "
+            "log (msnpureport); check the card's health (npu-smi info -t health -i <card>); run ascend-fa verify on "
+            "that card: if CANN's own FlashAttentionScore passes there, suspect the custom kernel, else the card"
+        ),
+        "check": "ascend-fa verify (per card); preflight card health",
+        "source": "huawei-csl/pto-dsl PR #90; hw-native-sys/PTOAS PR #426; open-mmlab/mmcv #3203; Ascend/pytorch #66; facts 9.5",
+        "kind": "device",
+        "examples": [
+            "EZ9999[PID: 8146] (EZ9999):  The error from device(chipId:7, dieId:0), serial number is 6, there is an exception of fftsplus aicore error, core id is 12",
+            "Kernel task happen error, retCode=0x26, [aicore exception].",
+            "[Error]: The vector core execution is abnormal.",
         ],
     },
     {
@@ -286,6 +352,31 @@ SIGNATURES = [
         "examples": [
             "EH9999 [Init][Env]init env failed! 500001",
             "RuntimeError: EH9999: Inner Error! [Init][Env]init env failed, error code 500001",
+        ],
+    },
+    {
+        "class": "third_party_download_failed",
+        "patterns": [
+            r"Each\s+download\s+failed!",
+            r"Failed\s+to\s+clone\s+repository:?\s*'?(?P<detail>[^'\n]{0,200})",
+            r"status_code:\s*(?:6|7|28|35|56)\b[^\n]{0,80}",
+        ],
+        "cause": (
+            "the build host could not download ops-transformer's third-party sources (cmake/third_party/*.cmake: opbase, "
+            "json, eigen, abseil, protobuf, makeself): it is offline, or its proxy is not set for the build "
+            "(build.sh fetches them unless --cann_3rd_lib_path points at them)"
+        ),
+        "fix": (
+            "hand the build a third-party bundle: fa_build_third_party_bundle=<tar.gz on the controller or https URL> with "
+            "fa_build_third_party_sha256 (build.sh gets --cann_3rd_lib_path; docs/building.md says how to make one), or "
+            "set fa_proxy_env (https_proxy, no_proxy) so the build host reaches the internet"
+        ),
+        "check": "fa_build (the build log); docs/building.md (offline build hosts)",
+        "source": "ascend-facts.md 9.4; CMake ExternalProject/FetchContent download errors (OSGeo/gdal #11883)",
+        "kind": "build",
+        "examples": [
+            "  Each download failed!\n    error: downloading 'https://github.com/nlohmann/json/archive/v3.11.3.tar.gz' failed\n          status_code: 6\n          status_string: \"Couldn't resolve host name\"",
+            "  Failed to clone repository: 'https://gitcode.com/cann/opbase.git'",
         ],
     },
     {
@@ -364,23 +455,66 @@ SIGNATURES = [
     {
         "class": "workload_error",
         "patterns": [
-            r"EZ9999[^\n]{0,40}?Inner\s+Error",
             r"\b(?:numHeads|numKvHeads|headNum|head_num|kvHeadNum)\b[^\n]{0,80}?(?:must|should|invalid|not\s+(?:be\s+)?(?:divisible|supported|equal|match))",
+            r"\bnumHeads\s*/\s*numKvHeads\b",   # the ratio that must be an integer (GQA head counts)
+            # the operator's tiling (parameter) checks: "Tiling failed", "[FILE:flash_attention_score_tiling_general.cpp]"
+            r"\bget\s+unsupported\s+(?P<detail>\w+\s+shape)",
+            r"\[FUNC:\w+\]\[FILE:\w{0,80}tiling\w{0,80}\.cpp\]",
+            r"\btiling\s+fail(?:ed|ure)\b",
+            # ACLNN_ERR_INNER_TILING_ERROR, ACLNN_ERR_PARAM_INVALID, ACLNN_ERR_PARAM_NULLPTR (aclnn返回码.md)
+            r"\bACLNN_ERR_(?:INNER_TILING_ERROR|PARAM_INVALID|PARAM_NULLPTR)\b",
+            r"(?:error\s*code\s*(?:is\s*)?|errno\s*|GetWorkspaceSize\s*)[=:]?\s*(?:561002|161002|161001)\b",
         ],
         "cause": (
-            "the operator rejected these inputs (a tiling or parameter check, e.g. numHeads not a multiple of numKvHeads): "
-            "a workload error, not an installation problem"
+            "the operator rejected these inputs in its parameter or tiling check ({detail}): a workload error (shapes, "
+            "head counts, mask shape, layout, sparse_mode, dtype), not an installation problem"
         ),
         "fix": (
             "check the call's shapes and attributes against the operator's constraints (head counts, head_dim, layout, "
-            "sparse_mode); the installation itself is fine if ascend-fa verify passes"
+            "atten_mask shape, sparse_mode); the installation itself is fine if ascend-fa verify passes"
         ),
         "check": "ascend-fa verify (fa_check.py runs valid shapes)",
-        "source": "vllm-ascend docs/source/faqs.md",
+        "source": "vllm-ascend docs/source/faqs.md; vllm-project/vllm-ascend #6573, #6076; PKU-YuanGroup/Open-Sora-Plan #360",
         "kind": "workload",
         "examples": [
             "EZ9999: Inner Error! numHeads / numKvHeads must be an integer",
             "EZ9999: Inner Error! [FlashAttentionScore] numHeads(32) should be divisible by numKvHeads(5)",
+            "EZ9999: 2024-07-27-05:01:55.672.958  get unsupported atten_mask shape, the shape is [2, 1, 28800, 28800]",
+            "call aclnnFusedInferAttentionScoreV3 failed, error code is 561002",
+        ],
+    },
+    {
+        # Generic codes: they say THAT something failed, the lines around them say WHAT (facts 9.5). This entry only
+        # wins when no other class matched near the code (fa_known_errors.classify: kind generic).
+        "class": "generic",
+        "patterns": [
+            # E*9999: every CANN module's inner error (hiascend maintenref atlaserrorcode_15_0314 "E*9*** Inner Error")
+            r"\b(?P<code>E[0-9A-Z]9999)\b",
+            # EZ1001 AclNN_Parameter_Error: "Parameter validation failed. Please check the log." (atlaserrorcode_15_0477)
+            r"\b(?P<code>EZ1001)\b",
+            # aclnn ACLNN_ERR_INNER (561000) and ACLNN_ERR_INNER_NULLPTR (561103) (aclnn返回码.md)
+            r"(?:error\s*code\s*(?:is\s*)?|errno\s*|GetWorkspaceSize\s*|ret(?:urn)?\s*(?:code|value)?\s*)[=:]?\s*(?P<code>561000|561103)\b",
+            r"\b(?P<code>ACLNN_ERR_INNER_NULLPTR|ACLNN_ERR_INNER)\b",
+            # torch_npu's own wrappers around a failed ACL call
+            r"\b(?P<code>ERR0[01]100)\s+(?:PTA|OPS)\s+call\s+acl\s+api\s+failed",
+        ],
+        "cause": (
+            "{code} is a generic code ({meaning}): it says that a call failed, not why. The cause is in the lines around "
+            "it, and none of the lines here names one"
+        ),
+        "fix": (
+            "capture the full log of the failing process, with the lines printed after {code} (CANN names the cause "
+            "there: 'Cannot find bin of op', an aicore error, a tiling check); ASCEND_GLOBAL_LOG_LEVEL=1 makes CANN log "
+            "more, and the plog files under ~/ascend/log hold it; then run ascend-fa explain on that log"
+        ),
+        "missing": "the lines around {code} that name the cause (the error text after it, or the plog under ~/ascend/log)",
+        "check": "",
+        "source": "hiascend CANN maintenref atlaserrorcode_15_0314 (E*9999), atlaserrorcode_15_0477 (EZ1001); hicann/ops-transformer docs/zh/context/aclnn返回码.md (561xxx); facts 9.5",
+        "kind": "generic",
+        "examples": [
+            "RuntimeError: call aclnnFlashAttentionScore failed, detail:EZ9999: Inner Error!",
+            "call aclnnFlashAttentionScore failed, GetWorkspaceSize=561103",
+            "NPU function error: call aclnnFlashAttentionScore failed, error code is 561103",
         ],
     },
 ]

@@ -94,3 +94,23 @@ def test_explain_cli_unknown_log_tail_is_clean():
     assert p.returncode == explain.EXIT_UNKNOWN
     assert "  | something odd" in p.stdout and "  | then this" in p.stdout
     assert not CONTROL.search(p.stdout.replace("\n", "")), repr(p.stdout)
+
+
+def test_explain_says_when_a_code_is_generic_and_what_it_lacks():
+    """A generic code alone: named as generic, with the missing evidence; exit 1 (facts 9.5)."""
+    p = _explain("-", stdin="\x1b[31mRuntimeError: call aclnnFlashAttentionScore failed, error code is 561103\x1b[0m\n")
+    assert p.returncode == explain.EXIT_UNKNOWN, p.stderr
+    assert p.stdout.startswith("generic: ") and "  missing: " in p.stdout
+    assert "generic code 561103: ACLNN_ERR_INNER_NULLPTR" in p.stdout and "no line near it names the cause" in p.stdout
+    assert not CONTROL.search(p.stdout.replace("\n", "")), repr(p.stdout)
+    res = json.loads(_explain("-", "--json", stdin="EZ9999: Inner Error!\n").stdout)
+    assert (res["class"], res["known"], res["codes"][0]["code"]) == ("generic", False, "EZ9999")
+
+
+def test_explain_names_the_line_that_explained_a_generic_code():
+    log = ("RuntimeError: call aclnnFlashAttentionScore failed, detail:EZ9999: Inner Error!\n"
+           "EZ9999: [PID: 7] Cannot find bin of op FlashAttentionScore, integral key 0/1/|bf16/ND/.\n")
+    p = _explain("-", stdin=log)
+    assert p.returncode == explain.EXIT_KNOWN
+    assert p.stdout.startswith("kernel_binary_missing")
+    assert "generic code EZ9999:" in p.stdout and "classified by the line near it (kernel_binary_missing)" in p.stdout
