@@ -20,7 +20,12 @@ import subprocess
 import sys
 
 from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
-from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import read_manifest
+from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
+    KERNEL_ROOT,
+    kernel_problems,
+    manifest_kernels,
+    read_manifest,
+)
 from ansible_collections.ascend.fa.plugins.module_utils.fa_torch_pair import torch_pair_problems
 
 # The versions probe: run with the interpreter whose torch / torch_npu are reported (stdlib only, any Python 3),
@@ -86,13 +91,7 @@ VERSIONS = __VERSIONS_SCRIPT__
 # Python packages, a different job from ordering Ascend versions (8.0.RC1 < 8.0.0, SPCn), and the program runs as
 # `python -c` in the target interpreter (another Python than the module's), which can import nothing of ours: using
 # fa_versions would mean pasting its source text into this string.
-PIP_CHECK = r"""
-import importlib.util, json, re, subprocess, sys, platform, os
-if importlib.util.find_spec("pip") is not None:
-    p = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
-    print(json.dumps({"tool": "pip check", "rc": p.returncode, "output": (p.stdout + p.stderr).strip()}))
-    raise SystemExit(0)
-from importlib import metadata
+PEP440 = r"""
 def norm(n):
     return re.sub(r"[-_.]+", "-", n).lower()
 def key(v):
@@ -162,6 +161,16 @@ def marker_true(marker):
         return bool(eval(expr, {"__builtins__": {}}, {}))
     except Exception:
         return False
+"""
+
+PIP_CHECK = r"""
+import importlib.util, json, re, subprocess, sys, platform, os
+if importlib.util.find_spec("pip") is not None:
+    p = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    print(json.dumps({"tool": "pip check", "rc": p.returncode, "output": (p.stdout + p.stderr).strip()}))
+    raise SystemExit(0)
+from importlib import metadata
+""" + PEP440 + r"""
 installed = {}
 for d in metadata.distributions():
     name = d.metadata.get("Name")
@@ -189,6 +198,42 @@ for n, d in sorted(installed.items()):
                 break
 print(json.dumps({"tool": "stdlib (pip is not installed)", "rc": 1 if lines else 0,
                   "output": "\n".join(lines) if lines else "No broken requirements found."}))
+"""
+
+
+# The Python requirements of the tag (its requirements.txt, given as lines in argv[1]) against the distributions
+# installed for this interpreter: one JSON object {"results": [{"req", "ok", "found"}]}.
+REQS_CHECK = r"""
+import json, re, sys, platform, os
+try:
+    from importlib import metadata
+except ImportError:
+    print(json.dumps({"error": "Python " + platform.python_version() + " has no importlib.metadata (3.8+)"}))
+    raise SystemExit(0)
+""" + PEP440 + r"""
+installed = {}
+for d in metadata.distributions():
+    name = d.metadata.get("Name")
+    if name:
+        installed.setdefault(norm(name), d)
+REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(\(?[^;]*?\)?)\s*(?:;(.*))?$")
+results = []
+for line in json.loads(sys.argv[1]):
+    m = REQ.match(line)
+    if not m:
+        results.append({"req": line, "ok": None, "found": "not a requirement this check reads"})
+        continue
+    dep, spec, marker = m.group(1), m.group(3).strip("() "), m.group(4)
+    if marker and not marker_true(marker):
+        continue
+    have = installed.get(norm(dep))
+    if have is None:
+        results.append({"req": line, "ok": False, "found": "not installed"})
+        continue
+    bad = [c for c in (x.strip() for x in spec.split(",")) if c and re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", c)
+           and not ok(have.version, *re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", c).groups())]
+    results.append({"req": line, "ok": not bad, "found": have.metadata["Name"] + " " + have.version})
+print(json.dumps({"results": results, "python": sys.executable}))
 """
 
 
@@ -273,6 +318,37 @@ def python_probe(python, timeout, want_import):
     return out
 
 
+def tool_version(argv, timeout):
+    exe = shutil.which(argv[0])
+    if not exe:
+        return {"found": False, "path": None, "version": None, "output": ""}
+    r = run([exe] + argv[1:], timeout)
+    text = (r["stdout"] or "") + (r["stderr"] or "")
+    return {"found": True, "path": exe, "rc": r["rc"], "output": tail(text, 300)}
+
+
+def build_probe(spec, timeout):
+    """The build host's tools as the fresh shell finds them: cmake, the compilers (CC / CXX or gcc / g++) and the
+    Python requirements of the tag in the Python build.sh runs (python3)."""
+    out = {"cmake": tool_version(["cmake", "--version"], timeout), "compilers": {}}
+    for lang in spec.get("languages") or []:
+        name = os.environ.get("CC" if lang == "C" else "CXX") or ("gcc" if lang == "C" else "g++")
+        info = tool_version([name, "-dumpfullversion", "-dumpversion"], timeout)
+        info["name"] = name
+        out["compilers"][lang] = info
+    if spec.get("requirements") is not None:
+        exe = shutil.which(spec.get("python") or "python3")
+        if not exe:
+            out["requirements"] = {"error": (spec.get("python") or "python3") + " not found on the PATH"}
+        else:
+            r = run([exe, "-c", REQS_CHECK, json.dumps(spec["requirements"])], timeout)
+            try:
+                out["requirements"] = json.loads(r["stdout"].strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                out["requirements"] = {"error": tail(r["stderr"] or r["stdout"]) or "exit code %s" % r["rc"]}
+    return out
+
+
 def main():
     args = json.loads(sys.argv[1])
     timeout = int(args.get("timeout") or 120)
@@ -291,6 +367,8 @@ def main():
         r = run(cmd["command"], timeout, shell=True)
         result["commands"][cmd["id"]] = {"command": cmd["command"], "rc": r["rc"], "stdout": r["stdout"][-20000:],
                                          "stderr": tail(r["stderr"])}
+    if args.get("build"):
+        result["build"] = build_probe(args["build"], timeout)
     if args.get("python_checks"):
         result["python"] = python_probe(args.get("python") or "python3", timeout, args.get("import_torch_npu"))
     print(json.dumps(result))
@@ -353,12 +431,81 @@ def context(params, manifest):
         "lib_path": lib_path or None,
         "lib_dir": os.path.dirname(lib_path) if lib_path else None,
         "package_bin_env": os.path.join(vendor_dir, "bin", "set_env.bash") if vendor_dir else None,
+        "install_for_all": (manifest or {}).get("install_for_all"),
     }
+    ctx["kernel_soc"], ctx["kernel_ops"] = manifest_kernels(manifest) if manifest else (None, [])
+    ctx.update(build_context(params))
     return ctx
 
 
-def scripts_to_source(ctx):
-    """(name, path, required) in sourcing order; optional ones are sourced only when present."""
+# --- the build host (phase build) ---------------------------------------------------------------------------------
+# ops-transformer needs CMake >= 3.16 (v9.0.1 CMakeLists.txt: cmake_minimum_required(VERSION 3.16)), gcc >= 7.3 and
+# the Python packages of its requirements.txt (docs/context/build.md; ascend-facts.md 1.3 and 9.4). The minimum and
+# the packages are read from the checkout of the tag being built, so a later tag's needs are checked, not ours.
+GCC_MIN = (7, 3)
+CMAKE_MIN_RE = re.compile(r"^\s*cmake_minimum_required\s*\(\s*VERSION\s+([0-9][0-9.]*)", re.IGNORECASE | re.MULTILINE)
+PROJECT_RE = re.compile(r"^\s*project\s*\(([^)]*)\)", re.IGNORECASE | re.MULTILINE)
+
+
+def _read(path, limit=1 << 20):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(limit)
+    except OSError:
+        return None
+
+
+def cmake_needs(src):
+    """(minimum CMake version or None, compiler languages) of the tree's top CMakeLists.txt. CMake's project()
+    enables C and CXX unless LANGUAGES says otherwise (CMake documentation of project()); a tree without
+    CMakeLists.txt needs no CMake and is taken to build C only."""
+    text = _read(os.path.join(src, "CMakeLists.txt")) if src else None
+    if text is None:
+        return None, ["C"]
+    m = CMAKE_MIN_RE.search(text)
+    langs = ["C", "CXX"]
+    pm = PROJECT_RE.search(text)
+    if pm and "LANGUAGES" in pm.group(1).split():
+        words = pm.group(1).split()
+        langs = [w for w in words[words.index("LANGUAGES") + 1:] if w in ("C", "CXX")] or ["C", "CXX"]
+    return (m.group(1) if m else None), langs
+
+
+def requirement_lines(src):
+    """The requirement lines of the tree's requirements.txt (comments, blanks and pip options left out), or None when
+    the tree has none."""
+    text = _read(os.path.join(src, "requirements.txt")) if src else None
+    if text is None:
+        return None
+    out = []
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            out.append(line)
+    return out
+
+
+def build_context(params):
+    src = params.get("src") or ""
+    cmake_min, langs = cmake_needs(src)
+    return {"src": src or None, "cmake_min": cmake_min, "languages": langs, "requirements": requirement_lines(src),
+            "build_python": params.get("build_python") or "python3"}
+
+
+def version_tuple(text):
+    m = re.search(r"(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def _vstr(v):
+    return ".".join(str(x) for x in v)
+
+
+def scripts_to_source(ctx, phase=None):
+    """(name, path, required) in sourcing order; optional ones are sourced only when present. A build (phase build)
+    sources CANN's set_env.sh only, as fa_build does."""
+    if phase == "build":
+        return [("cann", ctx["cann_set_env"], True)]
     out = [("cann", ctx["cann_set_env"], True), ("nnal", ctx["nnal_set_env"], False)]
     if ctx["manifest"]:
         out.append(("package", ctx["package_env"], True))
@@ -408,7 +555,13 @@ def probe_args(checks, ctx, timeout):
         "python": ctx["python"],
         "python_checks": bool(probes & {"pip_check", "torch_pair", "torch_npu_import"}),
         "import_torch_npu": "torch_npu_import" in probes,
+        "build": ({"languages": ctx["languages"] if "build_compiler" in probes else [],
+                   "requirements": ctx["requirements"] if "build_requirements" in probes else None,
+                   "python": ctx["build_python"]} if probes & BUILD_PROBES else None),
     }
+
+
+BUILD_PROBES = {"build_cmake", "build_compiler", "build_requirements"}
 
 
 # --- evaluation --------------------------------------------------------------------------------------------------
@@ -452,13 +605,18 @@ def evaluate(check, ctx, probe, params):
                                         "command"):
         return SKIP, "no package installed by ascend-fa (no manifest)"
     env = (probe or {}).get("env") or {}
+    if kind in BUILD_PROBES:
+        return evaluate_build(kind, ctx, (probe or {}).get("build") or {})
     if kind == "package_present":
         if not os.path.isdir(ctx["vendor_dir"]):
             return FAIL, f"{ctx['vendor_dir']} is gone"
         missing = [p for p in ctx["libraries"] if not os.path.isfile(p)]
+        missing += kernel_problems(ctx["vendor_dir"], ctx.get("kernel_soc"), ctx.get("kernel_ops") or [])
         if missing:
-            return FAIL, f"missing {', '.join(missing)}"
-        return OK, ctx["vendor_dir"]
+            return FAIL, f"missing {'; '.join(missing)}"
+        return OK, ctx["vendor_dir"] + (f" (kernels for {ctx['kernel_soc']})" if ctx.get("kernel_soc") else "")
+    if kind == "others_access":
+        return evaluate_access(ctx, env)
     if kind == "opp_path":
         opp, custom = env.get("ASCEND_OPP_PATH") or "", env.get("ASCEND_CUSTOM_OPP_PATH") or ""
         found = f"ASCEND_OPP_PATH={opp or '(unset)'}, ASCEND_CUSTOM_OPP_PATH={custom or '(unset)'}"
@@ -529,6 +687,115 @@ def evaluate(check, ctx, probe, params):
             return OK, "import torch_npu works"
         return FAIL, f"import torch_npu exited {r.get('rc')}: {r.get('stderr', '')[-600:]}"
     return FAIL, f"unknown probe {kind!r} in check {check.get('id')}"
+
+
+def _others_blocked(path, want_dir):
+    """Why a process of another user cannot use ``path`` (None when it can): folders need o+x (and o+r when listed),
+    files o+r."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    mode = st.st_mode & 0o7777
+    need = 0o005 if want_dir else 0o004
+    if mode & need != need:
+        return f"{path} (mode {mode:04o})"
+    return None
+
+
+def access_paths(ctx, env):
+    """The paths a non-root torch_npu process reads to use the package: the folders above the vendor (entered),
+    config.ini (op-plugin reads load_priority), the vendor's op_api/lib and its libraries, and the kernel folders
+    of the SoC family with their files."""
+    vendor_dir = ctx["vendor_dir"]
+    out = []
+    parts = os.path.abspath(vendor_dir).split("/")
+    out += [("/".join(parts[:i]) or "/", "enter") for i in range(2, len(parts))]
+    opp = env.get("ASCEND_OPP_PATH") or ""
+    ini = os.path.join(opp, "vendors", "config.ini") if opp else ""
+    if ini and _realpath(os.path.dirname(ini)) == _realpath(os.path.dirname(vendor_dir.rstrip("/"))):
+        out.append((ini, "file"))
+    out.append((vendor_dir, "dir"))
+    for lib in ctx["libraries"]:
+        d = os.path.dirname(lib)
+        while d.startswith(vendor_dir.rstrip("/") + "/"):
+            out.append((d, "dir"))
+            d = os.path.dirname(d)
+        out.append((lib, "file"))
+    if ctx.get("kernel_soc"):
+        for sub in (ctx["kernel_soc"], os.path.join("config", ctx["kernel_soc"])):
+            top = os.path.join(vendor_dir, KERNEL_ROOT, sub)
+            for dirpath, _dirs, filenames in os.walk(top):
+                out.append((dirpath, "dir"))
+                out += [(os.path.join(dirpath, f), "file") for f in filenames]
+    seen, uniq = set(), []
+    for path, how in out:
+        if path not in seen:
+            seen.add(path)
+            uniq.append((path, how))
+    return uniq
+
+
+def _enter_blocked(path):
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    return None if mode & 0o001 else f"{path} (mode {mode:04o}, no o+x)"
+
+
+def evaluate_access(ctx, env):
+    """Whether another user's process can reach and read the package (op-plugin's checkOwner lets a non-root
+    process use a root-owned library, ascend-facts.md 9.1; the file modes must let it)."""
+    blocked = []
+    for path, how in access_paths(ctx, env):
+        why = _enter_blocked(path) if how == "enter" else _others_blocked(path, how == "dir")
+        if why:
+            blocked.append(why)
+    if not blocked:
+        return OK, f"{ctx['vendor_dir']} and what a process reads of it are readable by every user"
+    shown = ", ".join(blocked[:5]) + (f" and {len(blocked) - 5} more" if len(blocked) > 5 else "")
+    root_only = " (installed with fa_install_for_all: false)" if ctx.get("install_for_all") is False else ""
+    return FAIL, f"not readable by other users{root_only}: {shown}"
+
+
+def evaluate_build(kind, ctx, build):
+    """The build host's CMake, compilers and Python requirements (phase build)."""
+    if kind == "build_cmake":
+        if not ctx.get("cmake_min"):
+            return SKIP, f"{ctx.get('src') or 'the source tree'} has no CMakeLists.txt with cmake_minimum_required"
+        info = build.get("cmake") or {}
+        if not info.get("found"):
+            return FAIL, "cmake is not on the PATH"
+        have, need = version_tuple(info.get("output")), version_tuple(ctx["cmake_min"])
+        if have is None or have < need:
+            return FAIL, f"{info.get('path')}: {(info.get('output') or '').splitlines()[0] if info.get('output') else '?'}"
+        return OK, f"cmake {_vstr(have)} ({info.get('path')})"
+    if kind == "build_compiler":
+        bad, good = [], []
+        for lang, info in sorted((build.get("compilers") or {}).items()):
+            if not info.get("found"):
+                bad.append(f"{info.get('name')} ({lang} compiler) is not on the PATH")
+                continue
+            have = version_tuple(info.get("output"))
+            gnu = os.path.basename(info.get("name") or "").rstrip("0123456789.-") in ("gcc", "g++", "cc", "c++")
+            if gnu and (have is None or have < GCC_MIN):
+                bad.append(f"{info.get('path')} {info.get('output') or '?'} (gcc >= {_vstr(GCC_MIN)} needed)")
+            else:
+                good.append(f"{info.get('name')} {_vstr(have) if have else '?'}")
+        if bad:
+            return FAIL, "; ".join(bad)
+        return OK, ", ".join(good) or "no compiler needed"
+    reqs = ctx.get("requirements")
+    if reqs is None:
+        return SKIP, f"{ctx.get('src') or 'the source tree'} has no requirements.txt"
+    res = build.get("requirements") or {}
+    if res.get("error"):
+        return FAIL, res["error"]
+    missing = [f"{r['req']} ({r['found']})" for r in res.get("results") or [] if r.get("ok") is False]
+    if missing:
+        return FAIL, f"{ctx['build_python']}: " + ", ".join(missing)
+    return OK, f"{len(reqs)} requirement(s) met by {res.get('python') or ctx['build_python']}"
 
 
 def run_checks(checks, ctx, probe, params):
@@ -605,6 +872,8 @@ DEFAULTS = {
     "libraries": ["op_api/lib/libcust_opapi.so"],
     "ignore": [],
     "timeout": 180,
+    "src": "",
+    "build_python": "python3",
 }
 
 
@@ -621,7 +890,7 @@ def check_environment(checks, phase, params):
         raise ValueError(f"every check needs an id and a probe or a command: {bad}")
     manifest = read_manifest(p["state_dir"])
     ctx = context(p, manifest)
-    scripts = scripts_to_source(ctx)
+    scripts = scripts_to_source(ctx, phase)
     argv = shell_argv(scripts, probe_args(checks, ctx, p["timeout"]))
     try:
         proc = subprocess.run(argv, env=fresh_env(), capture_output=True, text=True, timeout=p["timeout"] + 30,

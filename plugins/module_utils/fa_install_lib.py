@@ -14,9 +14,11 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import time
 
 from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
+    kernel_problems,
     manifest_entry,
     package_state,
     read_manifest,
@@ -65,6 +67,18 @@ def set_load_priority_first(config_ini: str, vendor: str) -> None:
     with open(config_ini, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     os.chmod(config_ini, 0o640)
+
+
+def load_priority(config_ini: str) -> list[str] | None:
+    """The vendors of the first ``load_priority=`` line (op-plugin reads that line), None without the file/line."""
+    try:
+        with open(config_ini, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("load_priority="):
+                    return [n for n in line.strip().split("=", 1)[1].split(",") if n]
+    except OSError:
+        return None
+    return None
 
 
 def remove_from_load_priority(config_ini: str, vendor: str) -> None:
@@ -120,6 +134,8 @@ class Installer:
         st = package_state(manifest, self.p["meta"].get("cann_version"), self.p["meta"].get("cann_install_time"))
         if st["state"] != "installed":
             return False
+        if "install_for_all" in manifest and bool(manifest["install_for_all"]) != bool(self.p.get("install_for_all")):
+            return False   # fa_install_for_all changed: install again with (or without) --install-for-all
         return self.registration_ok(manifest)
 
     def registration_ok(self, manifest: dict) -> bool:
@@ -216,10 +232,21 @@ class Installer:
         if saved.get("config"):
             shutil.copy2(saved["config"], config_ini)
 
-    def run_installer(self, package: str) -> str:
-        flags = list(self.p["flags"])
+    def installer_flags(self) -> list[str]:
+        """The recipe's flags, ``--install-for-all`` when asked (install.sh v9.0.1 parses it: config.ini 755,
+        ascend-facts.md 8.1 / 9.4) and ``--install-path=`` when set. Never ``--force``: v9.0.1's install.sh has none
+        (it ignores any other ``--*``)."""
+        flags = [f for f in self.p["flags"] if f != "--force"]
+        if self.p.get("install_for_all") and INSTALL_FOR_ALL not in flags:
+            flags.append(INSTALL_FOR_ALL)
+        if not self.p.get("install_for_all"):
+            flags = [f for f in flags if f != INSTALL_FOR_ALL]
         if self.p.get("install_path"):
             flags.append(f"--install-path={self.p['install_path']}")
+        return flags
+
+    def run_installer(self, package: str) -> str:
+        flags = self.installer_flags()
         cmd = sourced(self.p["set_env"], " ".join([shlex.quote(package)] + [shlex.quote(f) for f in flags]))
         rc, out, err = self.run(cmd)
         text = (out or "") + (err or "")
@@ -243,6 +270,70 @@ class Installer:
         missing = [lib for lib in self.p["libraries"] if not os.path.isfile(os.path.join(vendor_dir, lib))]
         if missing:
             raise InstallError(f"installer reported success but {', '.join(missing)} is missing under {vendor_dir}")
+
+    def kernel_record(self) -> dict | bool:
+        """What the manifest records of the kernels this package must have (``False``: not checked)."""
+        fam = (self.p.get("meta") or {}).get("soc_family")
+        if not self.p.get("check_kernels", True) or not fam:
+            return False
+        return {"soc_family": fam, "ops": list(self.p.get("kernel_ops") or [])}
+
+    def check_kernels(self, vendor_dir: str) -> None:
+        """The kernel binaries and configs for the host's SoC family are there (else the aclnn call fails with
+        "EZ9999 ... Cannot find bin of op", ascend-facts.md 9.5): raises, so the install is undone."""
+        rec = self.kernel_record()
+        if not rec:
+            return
+        missing = kernel_problems(vendor_dir, rec["soc_family"], rec["ops"])
+        if missing:
+            raise InstallError(f"the package installed but cannot run on this host's SoC ({rec['soc_family']}): "
+                               f"{'; '.join(missing)}. The previous tree was restored. Fix: build for --soc="
+                               f"{rec['soc_family']} (the build key has the host's SoC family: delete this build's "
+                               "cache entry and rerun the deploy), or check that the recipe's build command makes "
+                               "kernel binaries (--pkg, not --jit)", kernels_missing=missing)
+
+    def ensure_vendor_first(self, config_ini: str) -> None:
+        """install.sh v9.0.1 rewrites load_priority only when other vendors remain on the line, and leaves a
+        config.ini without that line as it is (cmake/scripts/custom/install.sh; ascend-facts 9.4): a line emptied by
+        hand or by another tool stays empty after a reinstall, and op-plugin never looks at our vendor. Put it
+        first ourselves, and say so."""
+        vendor = self.p["vendor_dir_name"]
+        order = load_priority(config_ini)
+        if order and order[0] == vendor:
+            return
+        set_load_priority_first(config_ini, vendor)
+        self.messages.append(f"{config_ini}: load_priority was {','.join(order) if order else '(no vendor)'} after "
+                             f"the package's install.sh; put {vendor} first (op-plugin loads vendors in that order)")
+
+    def open_for_all(self, vendor_dir: str, config_ini: str | None) -> dict:
+        """With ``install_for_all``: make the vendor tree readable (folders also searchable) by every user, and
+        config.ini readable, so a non-root torch_npu process finds the vendor (op-plugin reads config.ini and dlopens
+        the library as the process's user, ascend-facts.md 9.1). install.sh v9.0.1 --install-for-all only chmods
+        config.ini; the tree keeps the modes of the archive and root's umask. CANN's own folders above the vendor are
+        never changed: those not searchable by others are reported. Without it: the root-only warning."""
+        if not self.p.get("install_for_all"):
+            return {"for_all": False, "opened": 0, "blocked": []}
+        opened = 0
+        targets = [vendor_dir] + ([config_ini] if config_ini and os.path.isfile(config_ini) else [])
+        for top in targets:
+            for path in _tree(top):
+                opened += _add_other_read(path)
+        blocked = [d for d in _ancestors(vendor_dir) if not _others_can(d, stat.S_IXOTH)]
+        return {"for_all": True, "opened": opened, "blocked": blocked}
+
+    def access_warnings(self, access: dict) -> list[str]:
+        if not access.get("for_all"):
+            return [f"fa_install_for_all is false: {self.vendor_dir_hint()} and vendors/config.ini stay readable by "
+                    "root only (install.sh without --install-for-all: config.ini mode 640), so a non-root training "
+                    "process finds no vendor and falls back to CANN's built-in kernel, or to none. Fix: leave "
+                    "fa_install_for_all true, or run torch_npu as root"]
+        if access.get("blocked"):
+            return [f"other users cannot enter {', '.join(access['blocked'])} (no o+x): a non-root process cannot "
+                    "reach the package below it. Fix: chmod o+x those folders (CANN's install decides their modes)"]
+        return []
+
+    def vendor_dir_hint(self) -> str:
+        return f"vendors/{self.p['vendor_dir_name']}"
 
     def keep_package(self, package: str, sha: str, move: bool = False) -> str:
         """Keep ``package`` as ``packages/<sha>.run``: moved when ``move`` (a transferred temporary file), else copied."""
@@ -311,6 +402,10 @@ class Installer:
         try:
             output = self.run_installer(kept)
             self.check_libraries(vendor_dir)
+            self.check_kernels(vendor_dir)
+            if not self.p.get("install_path"):
+                self.ensure_vendor_first(config_ini)
+            access = self.open_for_all(vendor_dir, None if self.p.get("install_path") else config_ini)
             self.register(vendor_dir)
         except (InstallError, OSError) as exc:
             self.restore(saved, vendor_dir, config_ini)
@@ -328,8 +423,10 @@ class Installer:
             **meta, "sha256": sha, "package": kept, "vendor": self.p["vendor"], "vendor_dir": vendor_dir,
             "install_path": opp, "tree_sha256": tree_digest(vendor_dir), "installed_at": now_iso(),
             "started_at": started, "previous": previous, "reason": reason,
-            "installer_success": "SUCCESS" in output,
+            "installer_success": "SUCCESS" in output, "kernels": self.kernel_record(),
+            "install_for_all": bool(access["for_all"]), "installer_flags": self.installer_flags(),
         }
+        self.messages.extend(self.access_warnings(access))
         write_json_atomic(os.path.join(self.state_dir, "manifest.json"), manifest)
         # kept: this package, the previous one (rollback_fa.yml) and the last one that passed verification here
         # (the rollout's rollback target until a newer package passes)
@@ -448,6 +545,46 @@ def host_lock(state_dir: str, timeout: float = 600.0, poll: float = 1.0):
         os.close(fd)
 
 
+def _tree(top: str):
+    """``top`` and, when it is a folder, everything under it (links are not followed and not changed)."""
+    if os.path.islink(top):
+        return
+    yield top
+    if os.path.isdir(top):
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    yield path
+
+
+def _add_other_read(path: str) -> int:
+    """o+r on a file, o+rx on a folder (like ``chmod o+rX``); 1 when the mode changed."""
+    mode = os.lstat(path).st_mode
+    want = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and mode & want != want:
+        os.chmod(path, stat.S_IMODE(mode) | want)
+        return 1
+    return 0
+
+
+def _ancestors(path: str) -> list[str]:
+    out = []
+    cur = os.path.dirname(os.path.abspath(path))
+    while cur and cur != os.path.dirname(cur):
+        out.append(cur)
+        cur = os.path.dirname(cur)
+    return list(reversed(out))
+
+
+def _others_can(path: str, bit: int) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & bit)
+    except OSError:
+        return False
+
+
+INSTALL_FOR_ALL = "--install-for-all"
 VENDOR_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 LD_DIR_RE = re.compile(r"\A/[A-Za-z0-9._/+-]+\Z")   # one line of an ld.so.conf file
 META_KEYS = ("recipe", "tag", "commit", "build_key", "soc_family", "cann_version", "arch", "cann_install_time")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 MANIFEST_NAME = "manifest.json"
 # The last verification of the installed package (fa_verify): {"ok", "recipe", "sha256", "summary", "failed_cards",
@@ -44,6 +45,32 @@ def tree_digest(root: str) -> str | None:
             rel = os.path.relpath(path, root)
             h.update(rel.encode() + b"\0" + sha256_file(path).encode() + b"\n")
     return h.hexdigest()
+
+
+def foreign_libraries(vendor_dir: str) -> str | None:
+    """Our op API libraries owned by someone else than the installer (root on a node): op-plugin's ``checkOwner`` makes a
+    root process skip such a library (Ascend/op-plugin op_plugin/utils/op_api_common.cpp; ascend-facts 9.1), and a
+    non-root process skips it unless it owns it. A reinstall (install.sh copies the files anew) puts root back."""
+    lib_dir = os.path.join(vendor_dir, "op_api", "lib")
+    try:
+        names = sorted(os.listdir(lib_dir))
+        # the owner of the vendors folder installed the package (root on a node; CANN's opp/vendors)
+        installer_uid = os.stat(os.path.dirname(vendor_dir.rstrip("/"))).st_uid
+    except OSError:
+        return None
+    bad = []
+    for name in names:
+        path = os.path.join(lib_dir, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if name.endswith(".so") and st.st_uid != installer_uid:
+            bad.append(f"{path} (uid {st.st_uid})")
+    if not bad:
+        return None
+    return (f"{', '.join(bad)} not owned by uid {installer_uid}, who owns {os.path.dirname(vendor_dir.rstrip('/'))}: "
+            "op-plugin's owner check skips it (a root process uses only root-owned libraries)")
 
 
 def read_manifest(state_dir: str) -> dict | None:
@@ -123,12 +150,86 @@ def write_json_atomic(path: str, data: dict, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def package_state(manifest: dict | None, cann_version: str | None, cann_install_time: str | None) -> dict:
+# Where ops-transformer's custom package puts the kernel binaries of an operator and their configs, per --soc value
+# (ops-transformer v9.0.1 cmake/func.cmake add_bin_compile_target: install(DIRECTORY ${OP_BIN_OUT_DIR} DESTINATION
+# packages/vendors/${VENDOR_NAME}_transformer/op_impl/ai_core/tbe/kernel/${BINARY_COMPUTE_UNIT}) and install(FILES
+# ${BIN_OUT_DIR}/${op_file}.json DESTINATION .../kernel/config/${BINARY_COMPUTE_UNIT}); ascend-facts.md 9.4). A package
+# built with another --soc has no folder for this host's SoC, and the aclnn call fails at run time with "EZ9999 ...
+# Cannot find bin of op" (ascend-facts.md 9.5).
+KERNEL_ROOT = "op_impl/ai_core/tbe/kernel"
+SOC_FAMILY_RE = re.compile(r"\A[a-z0-9_]{1,64}\Z")
+
+
+def _entries(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def kernel_soc_families(vendor_dir: str) -> list[str]:
+    """The SoC families the installed package has kernel binaries for (folders of ``kernel/`` but ``config``)."""
+    root = os.path.join(vendor_dir, KERNEL_ROOT)
+    return [n for n in _entries(root) if n != "config" and os.path.isdir(os.path.join(root, n)) and _entries(
+        os.path.join(root, n))]
+
+
+def _op_binaries(folder: str) -> list[str]:
+    """``*.o`` files of ``folder`` that have their ``*.json`` beside them (the kernel and its description)."""
+    names = set(_entries(folder))
+    return [n for n in sorted(names) if n.endswith(".o") and n[:-2] + ".json" in names
+            and os.path.isfile(os.path.join(folder, n))]
+
+
+def kernel_problems(vendor_dir: str, soc_family: str | None, ops: list | tuple = ()) -> list[str]:
+    """What the package lacks to run ``ops`` on ``soc_family``: its kernel binaries
+    (``kernel/<soc_family>/<op>/*.o`` with their ``*.json``) and configs (``kernel/config/<soc_family>/<op>.json``).
+    Without ``ops`` both folders must only be non-empty. ``[]``: nothing missing (or no SoC family to check)."""
+    if not soc_family:
+        return []
+    if not SOC_FAMILY_RE.match(str(soc_family)):
+        return [f"SoC family {soc_family!r} is not a --soc value (lower-case letters, digits, _)"]
+    kdir = os.path.join(vendor_dir, KERNEL_ROOT, soc_family)
+    cdir = os.path.join(vendor_dir, KERNEL_ROOT, "config", soc_family)
+    have = [f for f in kernel_soc_families(vendor_dir) if f != soc_family]
+    other = f" (the package has kernels for {', '.join(have)} only: built with another --soc?)" if have else ""
+    out = []
+    if not _entries(kdir):
+        out.append(f"no kernel binaries for {soc_family}: {kdir} is missing or empty{other}")
+    else:
+        for op in ops:
+            if not _op_binaries(os.path.join(kdir, op)):
+                out.append(f"no kernel binary of {op} for {soc_family}: {os.path.join(kdir, op)} has no *.o with "
+                           "its *.json")
+    if not _entries(cdir):
+        out.append(f"no kernel configs for {soc_family}: {cdir} is missing or empty")
+    else:
+        for op in ops:
+            if not os.path.isfile(os.path.join(cdir, f"{op}.json")):
+                out.append(f"no kernel config of {op} for {soc_family}: {os.path.join(cdir, op + '.json')} is missing")
+    return out
+
+
+def manifest_kernels(manifest: dict, soc_family: str | None = None) -> tuple[str | None, list]:
+    """(SoC family, ops) whose kernels the installed package must have: ``soc_family`` (the host's, when the caller
+    knows it) else the manifest's ``kernels`` record (written by fa_install), else its ``soc_family`` (a manifest of an
+    older ascend-fa: folders only). ``(None, [])`` when fa_install recorded that kernels are not checked."""
+    rec = manifest.get("kernels")
+    if rec is False:
+        return None, []
+    rec = rec if isinstance(rec, dict) else {}
+    fam = soc_family or rec.get("soc_family") or manifest.get("soc_family")
+    return (str(fam) if fam else None), [str(o) for o in rec.get("ops") or []]
+
+
+def package_state(manifest: dict | None, cann_version: str | None, cann_install_time: str | None,
+                  soc_family: str | None = None) -> dict:
     """Drift of an installed package against its manifest.
 
     Returns ``{"state": ..., "detail": ...}`` with state one of ``absent`` (no manifest), ``missing``
     (manifest but vendor tree gone), ``cann_changed`` (CANN version or install time differs from install),
-    ``files_changed`` (tree digest differs) or ``installed``.
+    ``kernels_missing`` (no kernel binaries or configs for the SoC family: ``soc_family``, the host's, when given,
+    else the one recorded at install), ``files_changed`` (tree digest differs) or ``installed``.
     """
     if not manifest:
         return {"state": "absent", "detail": "no ascend-fa manifest on this host"}
@@ -146,6 +247,13 @@ def package_state(manifest: dict | None, cann_version: str | None, cann_install_
             and manifest["cann_install_time"] != cann_install_time):
         return {"state": "cann_changed",
                 "detail": f"CANN reinstalled at {cann_install_time} after the package was installed"}
+    fam, ops = manifest_kernels(manifest, soc_family)
+    missing = kernel_problems(vendor_dir, fam, ops)
+    if missing:
+        return {"state": "kernels_missing", "detail": "; ".join(missing)}
+    owner = foreign_libraries(vendor_dir)
+    if owner:
+        return {"state": "files_changed", "detail": owner}
     digest = tree_digest(vendor_dir)
     if manifest.get("tree_sha256") and digest != manifest["tree_sha256"]:
         return {"state": "files_changed",

@@ -48,6 +48,15 @@ options:
     description: Remove earlier outputs matching I(output_glob) first.
     type: bool
     default: true
+  proxy_env:
+    description:
+      - Proxy settings for the build (C(build.sh) downloads its third-party sources unless C(--cann_3rd_lib_path) is
+        given, ascend-facts.md 9.4) - keys C(http_proxy), C(https_proxy), C(no_proxy); each is exported in both
+        cases to the build's own environment (never on a command line).
+      - A proxy URL may hold C(user:password@) - the option is C(no_log), and the credentials are masked in the log
+        tail and messages this module returns.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - ascend.fa.attributes
 attributes:
@@ -94,8 +103,10 @@ diagnosis:
 
 import glob
 import os
+import re
 import shlex
 import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
@@ -109,6 +120,41 @@ def command_line(set_env: list[str], src: str, argv: list[str], log: str, timeou
     sources = "".join(f"source {shlex.quote(s)} >/dev/null 2>&1; " for s in set_env)
     return (f"set -o pipefail; {sources}cd {shlex.quote(src)} && "
             f"timeout --kill-after=30 {int(timeout)} {shlex.join(str(a) for a in argv)} > {shlex.quote(log)} 2>&1")
+
+
+PROXY_KEYS = ("http_proxy", "https_proxy", "no_proxy")
+USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@")
+
+
+def proxy_environ(proxy_env: dict | None) -> dict[str, str]:
+    """The build's proxy variables, lower and upper case (curl reads https_proxy/HTTPS_PROXY and no_proxy/NO_PROXY,
+    http_proxy in lower case only; Python tools read either). Raises ValueError on an unknown key or a value with a
+    newline or NUL."""
+    out: dict[str, str] = {}
+    for key, value in (proxy_env or {}).items():
+        if key.lower() not in PROXY_KEYS:
+            raise ValueError(f"proxy_env: unknown key {key!r} (allowed: {', '.join(PROXY_KEYS)})")
+        if value in (None, ""):
+            continue
+        value = str(value)
+        if any(c in value for c in "\n\r\x00"):
+            raise ValueError(f"proxy_env: {key} holds a newline or NUL")
+        out[key.lower()] = out[key.upper()] = value
+    return out
+
+
+def redact(text: str, proxy_env: dict | None = None) -> str:
+    """``text`` with the ``user:password@`` of every URL masked, and the password of each proxy URL wherever it
+    appears alone (a tool may print it)."""
+    text = USERINFO_RE.sub(r"\1***@", text or "")
+    for value in (proxy_env or {}).values():
+        try:
+            secret = urlsplit(str(value)).password
+        except ValueError:
+            secret = None
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
 
 
 def log_tail(path: str, lines: int = 40) -> str:
@@ -154,11 +200,16 @@ def main() -> None:
             log=dict(type="path", required=True),
             timeout=dict(type="int", default=7200),
             clean=dict(type="bool", default=True),
+            proxy_env=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    shown = shlex.join(p["argv"])
+    try:
+        environ = proxy_environ(p["proxy_env"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    shown = redact(shlex.join(p["argv"]), p["proxy_env"])
     if not p["argv"] or any("\x00" in a for a in p["argv"]):
         module.fail_json(msg=f"argv {p['argv']!r} is not a build command (empty, or a word with a NUL byte)")
     if not os.path.isdir(p["src"]):
@@ -175,12 +226,13 @@ def main() -> None:
     os.makedirs(os.path.dirname(p["log"]), exist_ok=True)
     start = time.monotonic()
     rc, _out, err = module.run_command(["bash", "-c", command_line(p["set_env"], p["src"], p["argv"], p["log"],
-                                                                   p["timeout"])])
+                                                                   p["timeout"])], environ_update=environ)
     seconds = round(time.monotonic() - start, 2)
-    tail = log_tail(p["log"]) or err
+    tail = redact(log_tail(p["log"]) or err, p["proxy_env"])
     if rc != 0:
         why = "timed out" if rc in (124, 137) else f"failed (rc={rc})"
         diag = classify_log(p["log"], err)
+        diag = {k: redact(v, p["proxy_env"]) if isinstance(v, str) else v for k, v in (diag or {}).items()} or diag
         module.fail_json(msg=f"build {why} after {seconds}s: {shown}\n--- last lines of {p['log']} ---\n{tail}"
                              f"{diagnosis_text(diag)}",
                          rc=rc, seconds=seconds, log=p["log"], log_tail=tail, diagnosis=diag)

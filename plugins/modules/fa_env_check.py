@@ -30,10 +30,20 @@ options:
     elements: dict
     required: true
   phase:
-    description: Run only the checks whose C(phases) list this phase.
+    description:
+      - Run only the checks whose C(phases) list this phase.
+      - C(build) checks a build host before C(build.sh) runs (CMake, the compilers, the Python requirements of the
+        tag, read from the checkout I(src)); only CANN's C(set_env.sh) is sourced, as C(fa_build) does.
     type: str
-    choices: [preflight, verify, doctor]
+    choices: [preflight, verify, doctor, build]
     default: doctor
+  src:
+    description: The checkout of the tag to build (phase C(build)) - its C(CMakeLists.txt) and C(requirements.txt).
+    type: path
+  build_python:
+    description: The Python that C(build.sh) runs (phase C(build)), whose packages must meet C(requirements.txt).
+    type: str
+    default: python3
   host:
     description: Host name used in the messages (the inventory name).
     type: str
@@ -123,7 +133,9 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "checks": {"type": "list", "elements": "dict", "required": True},
-            "phase": {"type": "str", "choices": ["preflight", "verify", "doctor"], "default": "doctor"},
+            "phase": {"type": "str", "choices": ["preflight", "verify", "doctor", "build"], "default": "doctor"},
+            "src": {"type": "path"},
+            "build_python": {"type": "str", "default": "python3"},
             "host": {"type": "str"},
             "state_dir": {"type": "path", "default": DEFAULTS["state_dir"]},
             "ascend_home": {"type": "path", "default": DEFAULTS["ascend_home"]},

@@ -111,6 +111,30 @@ options:
     description: Text the installer prints on success.
     type: str
     default: SUCCESS
+  install_for_all:
+    description:
+      - Pass C(--install-for-all) to the package's installer (install.sh v9.0.1 then makes C(vendors/config.ini) mode
+        755) and make the installed vendor tree readable by every user (folders C(o+rx), files C(o+r)), so a non-root
+        torch_npu process finds and loads the package (op-plugin reads C(config.ini) and C(dlopen)s the library as
+        that process's user).
+      - False keeps install.sh's root-only modes (C(config.ini) 640) and warns that non-root processes find nothing.
+    type: bool
+    default: true
+  check_kernels:
+    description:
+      - After the install, require the kernel binaries and configs for the host's SoC family (C(meta.soc_family)) -
+        C(op_impl/ai_core/tbe/kernel/<soc_family>/<op>/*.o) with their C(*.json), and
+        C(op_impl/ai_core/tbe/kernel/config/<soc_family>/<op>.json) for each op of I(kernel_ops) (ops-transformer
+        C(cmake/func.cmake)). Missing ones fail the install (the previous tree is restored) naming the SoC and the
+        path; the manifest records what was checked, so the drift check (C(package_state)) repeats it.
+      - Not checked when C(meta.soc_family) is empty.
+    type: bool
+    default: true
+  kernel_ops:
+    description: Operators whose kernel binaries must be there (the recipe's C(build.ops)).
+    type: list
+    elements: str
+    default: []
   force:
     description:
       - Reinstall even when the manifest matches. The reinstall uses the kept copy when the host has it (same sha256,
@@ -189,6 +213,16 @@ package_needed:
   description: The package must be transferred (it is not on the host and what is installed is not it, intact).
   returned: on that failure
   type: bool
+kernels_missing:
+  description: What the installed package lacks for the host's SoC family (kernel binaries, configs), with paths.
+  returned: on that failure
+  type: list
+  elements: str
+install_warnings:
+  description: Warnings of the install (also shown as task warnings) - root-only install, CANN folders others cannot enter.
+  returned: when the package was installed
+  type: list
+  elements: str
 """
 
 import os
@@ -223,6 +257,9 @@ def build_module() -> AnsibleModule:
             lock_timeout=dict(type="int", default=600),
             success_marker=dict(type="str", default="SUCCESS"),
             force=dict(type="bool", default=False),
+            install_for_all=dict(type="bool", default=True),
+            check_kernels=dict(type="bool", default=True),
+            kernel_ops=dict(type="list", elements="str", default=[]),
             trusted_sha256=dict(type="list", elements="str"),
             _transfer_dir=dict(type="path"),
         ),
@@ -286,7 +323,7 @@ def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
                               "(what the host had is kept: the manifest is written last)", previous=before)
     if not changed:
         return False, dict(changed=False, manifest=before, previous=(before or {}).get("previous"))
-    return False, dict(changed=True, manifest=manifest, previous=before)
+    return False, dict(changed=True, manifest=manifest, previous=before, install_warnings=list(inst.messages))
 
 
 def execute(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
@@ -309,6 +346,8 @@ def main() -> None:
         return module.run_command(["bash", "-c", cmd], environ_update={"LANG": "C", "LC_ALL": "C"})
 
     failed, result = execute(module.params, run, module.check_mode)
+    for line in result.get("install_warnings") or []:
+        module.warn(line)
     if failed:
         module.fail_json(**result)
     module.exit_json(**result)

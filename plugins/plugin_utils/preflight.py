@@ -21,7 +21,7 @@ ENV_CHECKS_FILE = Path(__file__).resolve().parent / "data" / "env_checks.yml"
 COMPAT_FILE = Path(__file__).resolve().parent / "data" / "compat.yml"
 # Options of decide() that describe this run's host rather than what is wanted: not part of the converged key.
 NOT_IN_KEY = ("env", "install_force", "jobs", "jobs_cap", "settings", "untrusted")
-DRIFT_STATES = ("missing", "cann_changed", "files_changed")
+DRIFT_STATES = ("missing", "cann_changed", "kernels_missing", "files_changed")
 
 
 @lru_cache(maxsize=4)

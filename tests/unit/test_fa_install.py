@@ -236,3 +236,51 @@ def test_a_full_state_folder_is_a_clear_failure_and_leaves_no_partial_copy(env, 
         inst.install(p1, s1, meta)
     assert not [n for n in os.listdir(tmp / "state/packages") if n.endswith(".partial")]
     assert inst.current() is None and not (opp / "vendors/ascendfa_transformer").exists()
+
+
+# install.sh v9.0.1 (cmake/scripts/custom/install.sh): rewrites load_priority only when other vendors remain on
+# the line, and leaves an emptied line as it is. A stand-in that does exactly that:
+KEEPS_EMPTY_RUN = r"""#!/bin/bash
+set -e
+V=$ASCEND_OPP_PATH/vendors/ascendfa_transformer
+rm -rf "$V"; mkdir -p "$V/op_api/lib"
+echo "lib" > "$V/op_api/lib/libcust_opapi.so"
+echo SUCCESS
+"""
+
+
+@pytest.mark.parametrize("before", ["load_priority=\n", "", "[vendors]\n", "load_priority=acme,ascendfa_transformer\n"])
+def test_install_puts_our_vendor_first_where_install_sh_leaves_it_out(env, before):
+    tmp, opp, set_env = env
+    cfg = opp / "vendors/config.ini"
+    if before:
+        cfg.write_text(before)
+    pkg = tmp / "keeps.run"
+    pkg.write_text(KEEPS_EMPTY_RUN)
+    pkg.chmod(0o755)
+    sha = hashlib.sha256(pkg.read_bytes()).hexdigest()
+    meta = {"recipe": "r1", "build_key": "k1", "cann_version": "9.0.0"}
+    inst = installer(tmp, set_env, meta, sha256=sha)
+    inst.install(str(pkg), sha, meta)
+    lines = cfg.read_text().splitlines()
+    prio = [ln for ln in lines if ln.startswith("load_priority=")]
+    assert prio[0].split("=", 1)[1].split(",")[0] == "ascendfa_transformer", lines
+    if "acme" in before:
+        assert prio[0] == "load_priority=ascendfa_transformer,acme"
+    assert any("put ascendfa_transformer first" in m for m in inst.messages)
+
+
+def test_a_library_chowned_away_from_the_installer_is_drift_repaired_by_a_reinstall(env):
+    """op-plugin's checkOwner (op_api_common.cpp): a root process skips a library root does not own."""
+    from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import package_state
+    tmp, opp, set_env = env
+    p1, s1 = make_pkg(tmp, "1")
+    meta = {"recipe": "r1", "build_key": "k1", "cann_version": "9.0.0"}
+    inst = installer(tmp, set_env, meta, sha256=s1)
+    m = inst.install(p1, s1, meta)
+    assert package_state(m, "9.0.0", None)["state"] == "installed"
+    lib = opp / "vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
+    os.chown(lib, os.getuid() + 1, -1) if os.geteuid() == 0 else pytest.skip("chown needs root")
+    st = package_state(m, "9.0.0", None)
+    assert st["state"] == "files_changed" and "owner check" in st["detail"] and str(lib) in st["detail"]
+    assert not inst.is_converged(inst.current())
