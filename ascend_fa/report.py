@@ -66,6 +66,13 @@ class Card:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     reason: str | None = None
+    served_library: str | None = None    # the library that served aclnnFlashAttentionScore (kernels/served_by.py)
+    served_source: str | None = None     # custom_path | vendor | builtin | none
+    served_vendor: str | None = None
+    served_ok: bool | None = None        # our vendor served it (None: not judged)
+    baseline_latency_ms: float | None = None   # CANN's built-in kernel on this card (fa_verify_baseline)
+    baseline_ratio: float | None = None        # our latency / CANN's
+    baseline_max_diff: float | None = None     # largest |ours - CANN's| over the cases
     outlier: bool = False
     outlier_ratio: float | None = None
     status: str = "unverified"           # ok | warn | fail | unverified
@@ -73,6 +80,15 @@ class Card:
     @property
     def label(self) -> str:
         return f"{self.card}"
+
+    @property
+    def served_label(self) -> str:
+        """``vendor <name>``, ``custom path <name>``, ``CANN built-in`` or ``none`` (``-``: not known)."""
+        if self.served_source == "builtin":
+            return "CANN built-in"
+        if self.served_source in ("vendor", "custom_path"):
+            return f"{'vendor' if self.served_source == 'vendor' else 'custom path'} {self.served_vendor or '?'}"
+        return self.served_source or "-"
 
     def title(self, host: str) -> str:
         bits = [f"{host} card {self.card}"]
@@ -86,6 +102,12 @@ class Card:
             bits.append(f"max abs err {self.max_abs_err:.2g}")
         if self.outlier and self.outlier_ratio:
             bits.append(f"outlier: {self.outlier_ratio:.2f}x median")
+        if self.served_source:
+            bits.append(f"served by {self.served_label}" + (f" ({self.served_library})" if self.served_library else ""))
+        if self.baseline_ratio is not None:
+            bits.append(f"{self.baseline_ratio:.3g}x CANN's built-in latency")
+        if self.baseline_max_diff is not None:
+            bits.append(f"max diff vs CANN {self.baseline_max_diff:.2g}")
         if self.reason:
             bits.append(self.reason)
         return " | ".join(bits)
@@ -287,6 +309,42 @@ def card_status(c: Card) -> str:
     return "ok" if c.verify == "pass" else "unverified"
 
 
+SERVED_SOURCES = ("custom_path", "vendor", "builtin", "none")
+
+
+def apply_served(c: Card, res: Mapping[str, Any]) -> None:
+    """Which library served the card's FlashAttention, and its baseline against CANN's built-in kernel."""
+    served = res.get("served_by")
+    if isinstance(served, Mapping):
+        src = served.get("source")
+        c.served_source = src if src in SERVED_SOURCES else None
+        c.served_library, c.served_vendor = _text(served.get("library")), _text(served.get("vendor"))
+        c.served_ok = served.get("ok") if isinstance(served.get("ok"), bool) else None
+    base = res.get("baseline")
+    if isinstance(base, Mapping):
+        c.baseline_latency_ms, c.baseline_ratio = _num(base.get("latency_ms")), _num(base.get("ratio"))
+        c.baseline_max_diff = _num(base.get("max_diff"))
+
+
+def served_text(h: HostReport) -> str:
+    """The libraries that served the host's cards, with counts: ``vendor ascendfa_transformer x8``."""
+    counts: dict[str, int] = {}
+    for c in h.cards:
+        if c.served_source:
+            counts[c.served_label] = counts.get(c.served_label, 0) + 1
+    return ", ".join(f"{k} x{n}" for k, n in counts.items()) or "-"
+
+
+def baseline_text(h: HostReport) -> str:
+    """Worst ratio of our latency over CANN's built-in kernel's, and the largest output difference."""
+    ratios = [c.baseline_ratio for c in h.cards if c.baseline_ratio is not None]
+    diffs = [c.baseline_max_diff for c in h.cards if c.baseline_max_diff is not None]
+    if not ratios and not diffs:
+        return "-"
+    ratio = f"{max(ratios):.3g}x" if ratios else "-"
+    return ratio + (f" / {max(diffs):.2g}" if diffs else "")
+
+
 def build_cards(ascend: Mapping[str, Any], verify: Mapping[str, Any] | None) -> list[Card]:
     chips = _chips_by_card(ascend)
     cards_in = (verify or {}).get("cards")
@@ -305,6 +363,7 @@ def build_cards(ascend: Mapping[str, Any], verify: Mapping[str, Any] | None) -> 
             c.verify = "pass" if res.get("ok") is True else "fail"
             c.latency_ms, c.max_abs_err = _num(res.get("latency_ms")), _num(res.get("max_abs_err"))
             c.max_rel_err, c.reason = _num(res.get("max_rel_err")), _text(res.get("reason"))
+            apply_served(c, res)
         cards.append(c)
     return cards
 
@@ -664,7 +723,8 @@ def terminal_table(report: FleetReport) -> Any:
 
     t = Table(title=_cell(report.title, limit=200), title_justify="left")
     for col, kw in (("host", {"no_wrap": True}), ("status", {}), ("SoC", {}), ("cards", {"no_wrap": True}),
-                    ("pass", {"justify": "right"}), ("lat ms med/max", {"justify": "right"}), ("CANN", {}),
+                    ("pass", {"justify": "right"}), ("lat ms med/max", {"justify": "right"}), ("served by", {}),
+                    ("vs CANN", {"justify": "right"}), ("CANN", {}),
                     ("driver", {}), ("package", {}), ("run", {})):
         t.add_column(col, **kw)
     for h in report.hosts:
@@ -675,6 +735,7 @@ def terminal_table(report: FleetReport) -> Any:
             _cell(h.host), _cell(h.status, STATUS_STYLE.get(h.status, "")), _cell(h.versions.get("soc")), _cards_text(h),
             f"{sum(1 for c in h.cards if c.verify == 'pass')}/{verified}" if verified else "-",
             f"{_ms(statistics.median(lat))}/{_ms(max(lat))}" if lat else "-",
+            _cell(served_text(h)), _cell(baseline_text(h)),
             _cell(h.versions.get("cann")), _cell(h.versions.get("driver")),
             _cell(f"{package or '-'}{' (not verified since install)' if h.verify_state == 'stale' else ''}"),
             _cell(f"{h.run_state or '-'}{f' ({h.change})' if h.change else ''}"),

@@ -3,6 +3,7 @@
 Usage::
 
     python3 fa_check.py [--device auto|npu|cuda|cpu] [--quick] [--seed N] [--cases a,b] [--card ID]
+                        [--expect-vendor-dir DIR] [--save-outputs FILE] [--baseline --compare-outputs FILE]
 
 Each case builds random q/k/v in the case dtype, runs the device's FlashAttention (``npu_fusion_attention`` on an
 NPU), and compares with ``attention_ref`` computed in float32 from the *same* low-precision inputs. A case passes when
@@ -21,6 +22,14 @@ the variable set to one id the process sees that card as device 0. ``max_rel_err
 ``max |out - ref| / max(|ref|, 1e-2)``. ``latency_ms`` is the median of the per-case medians (``--repeats`` timed
 runs after ``--warmup``).
 
+On an NPU the JSON also has ``served_by`` (``served_by.py``): which library served ``aclnnFlashAttentionScore`` in
+this process, by op-plugin's lookup order as the process saw it at ``import torch_npu`` (snapshot taken before the
+import). With ``--expect-vendor-dir`` the check fails unless that vendor's ``op_api/lib/libcust_opapi.so`` served it.
+``--baseline`` runs the same cases on CANN's built-in operator instead: a private OPP overlay without the expected
+vendor (``ASCEND_OPP_PATH`` pointed at it, ``ASCEND_CUSTOM_OPP_PATH`` unset, the system's files untouched), and the
+check fails unless CANN's ``libopapi.so`` served it. ``--save-outputs`` keeps each case's output (torch.save);
+``--compare-outputs`` reports the largest difference to such a file (``compare``).
+
 Exit status: 0 all cases passed, 1 a case failed, 2 the device could not be set up (JSON still printed).
 Anything printed by libraries goes to stderr; stdout carries only the JSON line.
 """
@@ -32,8 +41,10 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -96,8 +107,8 @@ def visible_card(device: str) -> str | None:
     return None
 
 
-def run_case(case: Case, adapter, seed: int, warmup: int, repeats: int) -> dict:
-    """Run one case; never raises (errors become ``ok: false`` with the message)."""
+def run_case(case: Case, adapter, seed: int, warmup: int, repeats: int, outputs: dict | None = None) -> dict:
+    """Run one case; never raises (errors become ``ok: false`` with the message). ``outputs``: receives the output."""
     import attention_ref
     import layouts
     import torch
@@ -152,6 +163,8 @@ def run_case(case: Case, adapter, seed: int, warmup: int, repeats: int) -> dict:
         if out.dtype != dtype:
             raise RuntimeError(f"output dtype {out.dtype} != input dtype {dtype}")
         outf = out.float()
+        if outputs is not None:
+            outputs[case.name] = out.contiguous()
         if not torch.isfinite(outf).all():
             raise RuntimeError(f"output has {int((~torch.isfinite(outf)).sum())} non-finite values")
         diff = (outf - ref).abs()
@@ -172,14 +185,18 @@ def run_case(case: Case, adapter, seed: int, warmup: int, repeats: int) -> dict:
     return rec
 
 
-def build_report(args, cases: list[dict], info: dict, setup_error: str | None, started: float) -> dict:
+def build_report(args, cases: list[dict], info: dict, setup_error: str | None, started: float,
+                 served: dict | None = None, compare: dict | None = None) -> dict:
     done = [c for c in cases if c["max_abs_err"] is not None]
     lat = [c["latency_ms"] for c in cases if c["latency_ms"] is not None]
     errors = ([f"setup: {setup_error}"] if setup_error else []) + [
         f"{c['name']}: {c['error']}" for c in cases if not c["ok"]
     ]
+    if served is not None and served.get("ok") is False:
+        errors.insert(0, f"served_by: {served['reason']}. Fix: {served['fix']}")
     return {
-        "ok": setup_error is None and bool(cases) and all(c["ok"] for c in cases),
+        "ok": setup_error is None and bool(cases) and all(c["ok"] for c in cases)
+        and (served is None or served.get("ok") is not False),
         "device": info.get("device", args.device),
         "card": args.card if args.card is not None else visible_card(info.get("device", args.device)),
         "visible_devices": os.environ.get("ASCEND_RT_VISIBLE_DEVICES"),
@@ -196,6 +213,9 @@ def build_report(args, cases: list[dict], info: dict, setup_error: str | None, s
         "latency_ms": float(statistics.median(lat)) if lat else None,
         "errors": errors,
         "cases": cases,
+        "served_by": served,
+        "baseline": bool(getattr(args, "baseline", False)),
+        "compare": compare,
         "duration_s": round(time.monotonic() - started, 3),
     }
 
@@ -212,6 +232,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--causal-sparse-mode", type=int, default=0, choices=[0, 2],
                    help="NPU causal: 0 = full upper-triangular mask, 2 = left-up causal with the 2048x2048 mask")
+    p.add_argument("--expect-vendor-dir", default=None,
+                   help="fail unless <DIR>/op_api/lib/libcust_opapi.so served aclnnFlashAttentionScore (NPU only)")
+    p.add_argument("--baseline", action="store_true",
+                   help="run on CANN's built-in operator: private OPP overlay without --expect-vendor-dir's vendor")
+    p.add_argument("--save-outputs", default=None, help="torch.save each case's output into this file")
+    p.add_argument("--compare-outputs", default=None, help="report the largest difference to outputs saved there")
     return p.parse_args(argv)
 
 
@@ -227,6 +253,60 @@ def select_cases(args) -> list[Case]:
     return [by_name[n] for n in wanted]
 
 
+def prepare_baseline(args, tmp: str) -> None:
+    """Point this process at a private OPP overlay without our vendor, before torch_npu is imported."""
+    import served_by
+
+    opp = os.environ.get("ASCEND_OPP_PATH")
+    if not opp:
+        raise RuntimeError("--baseline needs ASCEND_OPP_PATH (source CANN's set_env.sh)")
+    drop = [args.expect_vendor_dir] if args.expect_vendor_dir else []
+    os.environ["ASCEND_OPP_PATH"] = served_by.make_overlay(opp, drop, tmp)
+    os.environ.pop("ASCEND_CUSTOM_OPP_PATH", None)
+
+
+def save_outputs(path: str, outputs: dict) -> None:
+    import torch
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(outputs, tmp)
+    os.replace(tmp, path)
+
+
+def compare_outputs(path: str, outputs: dict) -> dict:
+    """Largest |ours - this run| per case against the outputs saved in ``path`` (same seed, same cases)."""
+    import torch
+
+    res = {"file": path, "max_diff": None, "cases": {}, "missing": [], "error": None}
+    try:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except TypeError:  # torch < 1.13: no weights_only
+            saved = torch.load(path, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - reported in the JSON
+        res["error"] = f"cannot load {path}: {type(exc).__name__}: {exc}"
+        return res
+    for name, out in outputs.items():
+        theirs = saved.get(name) if isinstance(saved, dict) else None
+        if theirs is None or tuple(theirs.shape) != tuple(out.shape):
+            res["missing"].append(name)
+            continue
+        res["cases"][name] = float((theirs.float() - out.float()).abs().max())
+    if res["cases"]:
+        res["max_diff"] = max(res["cases"].values())
+    return res
+
+
+def decide_served(args, snap: dict | None, info: dict) -> dict | None:
+    """served_by's verdict for this process (NPU only; None elsewhere)."""
+    if snap is None or info.get("device") != "npu":
+        return None
+    import served_by
+
+    return served_by.decide(snap, served_by.read_maps(), args.expect_vendor_dir,
+                            expect="builtin" if args.baseline else "vendor")
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = parse_args(argv)
@@ -236,10 +316,20 @@ def main(argv: list[str] | None = None) -> int:
     saved_stdout = os.dup(1)
     os.dup2(2, 1)
     cases: list[dict] = []
+    outputs: dict = {}
     info: dict = {"device": args.device}
     setup_error = None
+    snap = served = compare = None
+    overlay = None
     try:
         try:
+            import served_by
+
+            if args.baseline:
+                overlay = tempfile.mkdtemp(prefix="fa_check_baseline_")
+                prepare_baseline(args, overlay)
+            # op-plugin's search lists are fixed when torch_npu loads: read them before anything imports it
+            snap = served_by.snapshot()
             import device as device_mod
             import torch
 
@@ -255,12 +345,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fa_check: device setup failed:\n{traceback.format_exc()}", file=sys.stderr)
         if setup_error is None:
             for case in selected:
-                cases.append(run_case(case, adapter, args.seed, args.warmup, args.repeats))
+                cases.append(run_case(case, adapter, args.seed, args.warmup, args.repeats, outputs))
+            served = decide_served(args, snap, info)
+            if args.save_outputs:
+                try:
+                    save_outputs(args.save_outputs, outputs)
+                except Exception as exc:  # noqa: BLE001 - the baseline then reports the file missing
+                    print(f"fa_check: cannot save outputs to {args.save_outputs}: {exc}", file=sys.stderr)
+            if args.compare_outputs:
+                compare = compare_outputs(args.compare_outputs, outputs)
     finally:
         sys.stdout.flush()
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
-    report = build_report(args, cases, info, setup_error, started)
+        if overlay:
+            shutil.rmtree(overlay, ignore_errors=True)
+    report = build_report(args, cases, info, setup_error, started, served, compare)
     sys.stdout.write(json.dumps(report, sort_keys=False) + "\n")
     sys.stdout.flush()
     if setup_error is not None:

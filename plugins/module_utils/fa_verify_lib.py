@@ -22,6 +22,7 @@ from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import d
 CHECK_SCRIPT = "fa_check.py"
 TAIL_CHARS = 2000
 KILL_GRACE_S = 3.0
+BASELINE_MODES = ("auto", "always", "never")
 
 
 # ------------------------------------------------------------------------------------------------ pure logic
@@ -49,20 +50,36 @@ def missing_scripts(set_env: list[str]) -> list[str]:
 
 
 def build_check_args(kernels_dir: str, python: str, device_type: str, extra_args: list[str], card: int,
-                     quick: bool = True) -> list[str]:
-    """The fa_check.py argv (interpreter first)."""
+                     quick: bool = True, flags: list[str] | None = None) -> list[str]:
+    """The fa_check.py argv (interpreter first); ``flags``: from :func:`check_flags` / :func:`baseline_flags`."""
     args = [python, os.path.join(kernels_dir, CHECK_SCRIPT)]
     if quick:
         args.append("--quick")
     if device_type and device_type != "auto":
         args += ["--device", device_type]
-    args += ["--card", str(card)]
+    args += ["--card", str(card)] + [str(a) for a in flags or []]
     return args + [str(a) for a in extra_args]
 
 
+def check_flags(expect_vendor_dir: str | None, outputs_file: str | None) -> list[str]:
+    """The first run: our vendor must serve the call (kernels/served_by.py); keep the outputs for the baseline."""
+    flags = ["--expect-vendor-dir", expect_vendor_dir] if expect_vendor_dir else []
+    return flags + (["--save-outputs", outputs_file] if outputs_file else [])
+
+
+def baseline_flags(expect_vendor_dir: str | None, outputs_file: str) -> list[str]:
+    """The baseline run: CANN's built-in operator (OPP overlay without our vendor), compared with our outputs."""
+    flags = ["--baseline", "--compare-outputs", outputs_file]
+    return flags + (["--expect-vendor-dir", expect_vendor_dir] if expect_vendor_dir else [])
+
+
 def build_command(kernels_dir: str, python: str, set_env: list[str], device_type: str, extra_args: list[str],
-                  card: int, quick: bool = True) -> list[str]:
-    """``bash -c '<source each set_env script>; exec python fa_check.py ...'`` for one card.
+                  card: int, quick: bool = True, flags: list[str] | None = None) -> list[str]:
+    """``bash -l -c '<source each set_env script>; exec python fa_check.py ...'`` for one card.
+
+    A login shell, as a user's training job gets: /etc/profile and /etc/profile.d run first, so a site-wide
+    ``ASCEND_CUSTOM_OPP_PATH`` (which op-plugin searches before config.ini's vendors) is in the process the
+    served-by check judges, exactly as in the training processes it stands for.
 
     The scripts' own stdout goes to stderr, so stdout carries only fa_check's JSON. A script that returns non-zero
     (some set_env files end on a failed test) is logged on stderr and the check still runs: a broken environment
@@ -72,9 +89,9 @@ def build_command(kernels_dir: str, python: str, set_env: list[str], device_type
     for script in set_env:
         q = shlex.quote(str(script))
         lines.append(f'source {q} >&2 || echo "fa_verify: source {q} exited $?" >&2')
-    check = build_check_args(kernels_dir, python, device_type, extra_args, card, quick)
+    check = build_check_args(kernels_dir, python, device_type, extra_args, card, quick, flags)
     lines.append("exec " + " ".join(shlex.quote(a) for a in check))
-    return ["bash", "-c", "\n".join(lines)]
+    return ["bash", "-l", "-c", "\n".join(lines)]
 
 
 def card_env(base: dict[str, str], card: int, device_type: str, threads: int | None = None) -> dict[str, str]:
@@ -140,6 +157,7 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
     report = parse_check_output(stdout)
     res = {
         "card": card,
+        "baseline": None,
         "ok": False,
         "max_abs_err": None,
         "max_rel_err": None,
@@ -151,7 +169,11 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
         "passed": 0,
         "failed": 0,
         "failed_cases": [],
+        "served_by": None,
     }
+    served = report.get("served_by") if isinstance(report, dict) else None
+    if isinstance(served, dict):
+        res["served_by"] = served_summary(served)
     if report is not None:
         res.update({
             "max_abs_err": report.get("max_abs_err"),
@@ -162,11 +184,16 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
             "failed": int(report.get("failed") or 0),
             "failed_cases": [c.get("name") for c in report.get("cases") or [] if not c.get("ok")],
         })
+        if isinstance(report.get("compare"), dict):
+            res["compare"] = report["compare"]
     if timed_out:
         res["reason"] = f"timeout after {timeout:g}s"
     elif report is None:
         res["reason"] = f"no JSON from {CHECK_SCRIPT} (exit code {rc})" + (
             f": {_tail(stderr, 300)}" if (stderr or "").strip() else "")
+    elif isinstance(served, dict) and served.get("ok") is False:
+        # the served-by check decides: correct numbers from another library prove nothing about our package
+        res["reason"] = f"{served.get('reason')}. Fix: {served.get('fix')}"
     elif not report.get("ok"):
         res["reason"] = summarize_errors(report.get("errors") or []) or f"{CHECK_SCRIPT} reported ok=false"
     elif rc != 0:
@@ -178,6 +205,64 @@ def card_result(card: int, rc: int | None, stdout: str, stderr: str, timed_out: 
         if not timed_out:
             # the class of the error (known-error signatures), its cause and fix; unknown: see stderr_tail
             res["diagnosis"] = diagnosis(f"{stderr or ''}\n{res['reason'] or ''}")
+    return res
+
+
+SERVED_KEYS = ("api", "library", "vendor", "source", "ok", "reason", "fix", "uid", "load_priority",
+               "ASCEND_CUSTOM_OPP_PATH", "ASCEND_OPP_PATH")
+CANDIDATE_KEYS = ("source", "entry", "library", "exports", "owner_ok", "owner_uid", "mapped", "note")
+
+
+def served_summary(served: dict) -> dict:
+    """fa_check's ``served_by``, with only the known keys (the card result is kept and reported)."""
+    out = {k: served.get(k) for k in SERVED_KEYS}
+    builtin = served.get("builtin") if isinstance(served.get("builtin"), dict) else {}
+    out["builtin"] = {"library": builtin.get("library"), "exports": builtin.get("exports") is True}
+    out["candidates"] = [{k: c.get(k) for k in CANDIDATE_KEYS} for c in served.get("candidates") or []
+                         if isinstance(c, dict)]
+    return out
+
+
+def builtin_exports(results: list[dict]) -> bool:
+    """CANN's libopapi.so exports the API (ELF check in fa_check's process) on at least one card."""
+    return any(((r.get("served_by") or {}).get("builtin") or {}).get("exports") for r in results)
+
+
+def baseline_cards(mode: str, results: list[dict]) -> list[int]:
+    """The cards to run against CANN's built-in operator: ``never`` none; ``auto`` where the built-in exports it;
+    ``always`` every card whose first run finished with outputs (or all of them)."""
+    if mode == "never":
+        return []
+    done = [r["card"] for r in results if r.get("rc") is not None and r.get("max_abs_err") is not None]
+    if mode == "always":
+        return done or [r["card"] for r in results]
+    return [r["card"] for r in results if r["card"] in done
+            and (((r.get("served_by") or {}).get("builtin") or {}).get("exports"))]
+
+
+def apply_baseline(res: dict, base: dict, max_slowdown: float, mode: str = "auto") -> dict:
+    """Merge the baseline run ``base`` (a card_result) into the card ``res``: latency ratio, largest output difference,
+    and the budget: ``max_slowdown`` > 0 fails a card whose kernel is slower than CANN's by more than that."""
+    ours, theirs = res.get("latency_ms"), base.get("latency_ms")
+    served = base.get("served_by") or {}
+    b = {"ran": True, "ok": bool(base.get("ok")), "latency_ms": theirs, "ratio": None, "max_diff": None,
+         "served_by": served.get("library"), "reason": base.get("reason"), "max_slowdown": max_slowdown}
+    compare = base.get("compare") or {}
+    b["max_diff"] = compare.get("max_diff")
+    if compare.get("error") or compare.get("missing"):
+        b["compare_note"] = compare.get("error") or f"no saved output for {', '.join(compare['missing'])}"
+    if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)) and theirs > 0:
+        b["ratio"] = round(float(ours) / float(theirs), 4)
+    res["baseline"] = b
+    if not res["ok"]:
+        return res
+    if max_slowdown and b["ratio"] is not None and b["ratio"] > max_slowdown:
+        res["ok"] = False
+        res["reason"] = (f"our kernel {ours:.4g} ms vs CANN's built-in {theirs:.4g} ms = {b['ratio']:.3g}x, over "
+                         f"fa_verify_max_slowdown {max_slowdown:g}")
+    elif mode == "always" and not b["ok"]:
+        res["ok"] = False
+        res["reason"] = f"baseline against CANN's built-in operator failed: {b['reason']}"
     return res
 
 
@@ -198,6 +283,7 @@ def aggregate(results: list[dict]) -> dict:
     errs = [r["max_abs_err"] for r in results if r.get("max_abs_err") is not None]
     rels = [r["max_rel_err"] for r in results if r.get("max_rel_err") is not None]
     lats = [r["latency_ms"] for r in results if r.get("latency_ms") is not None]
+    ratios_all = [r["baseline"]["ratio"] for r in results if (r.get("baseline") or {}).get("ratio") is not None]
     ok = bool(results) and not failed
     if ok:
         summary = f"{len(results)}/{len(results)} cards passed FlashAttention"
@@ -206,6 +292,12 @@ def aggregate(results: list[dict]) -> dict:
             details.append(f"max_abs_err {max(errs):.3g}")
         if lats:
             details.append(f"median latency {statistics.median(lats):.3g} ms")
+        libs = sorted({(r.get("served_by") or {}).get("library") or "" for r in results} - {""})
+        if libs:
+            details.append(f"served by {', '.join(libs)}")
+        ratios = [r["baseline"]["ratio"] for r in results if (r.get("baseline") or {}).get("ratio") is not None]
+        if ratios:
+            details.append(f"vs CANN's built-in: latency ratio max {max(ratios):.3g}")
         if details:
             summary += f" ({', '.join(details)})"
     elif not results:
@@ -226,6 +318,7 @@ def aggregate(results: list[dict]) -> dict:
         "max_abs_err": max(errs) if errs else None,
         "max_rel_err": max(rels) if rels else None,
         "latency_ms": statistics.median(lats) if lats else None,
+        "baseline_ratio_max": max(ratios_all) if ratios_all else None,
         "summary": summary,
     }
 
@@ -282,6 +375,30 @@ def run_all(jobs: list[tuple[int, list[str], dict[str, str]]], timeout: float) -
     for t in threads:
         t.join()
     return [results[card] for card, _argv, _env in jobs]
+
+
+def outputs_file(outputs_dir: str | None, card: int) -> str | None:
+    return os.path.join(outputs_dir, f"card{int(card)}.pt") if outputs_dir else None
+
+
+def run_checks(build, cards: list[int], env_of, timeout: float, expect_vendor_dir: str | None = None,
+               baseline: str = "auto", max_slowdown: float = 0.0, outputs_dir: str | None = None) -> list[dict]:
+    """Every card's check, then (``baseline``) the same cases on CANN's built-in operator, card by card in parallel.
+
+    ``build(card, flags)`` -> argv; ``env_of(card)`` -> environment. The baseline runs in separate processes after
+    the first round (they compare with the outputs the first round saved in ``outputs_dir``)."""
+    if baseline not in BASELINE_MODES:
+        raise ValueError(f"baseline must be one of {', '.join(BASELINE_MODES)}")
+    keep = outputs_dir if baseline != "never" else None
+    first = run_all([(c, build(c, check_flags(expect_vendor_dir, outputs_file(keep, c))), env_of(c))
+                     for c in cards], timeout)
+    todo = baseline_cards(baseline, first) if keep else []
+    if not todo:
+        return first
+    second = {r["card"]: r for r in run_all(
+        [(c, build(c, baseline_flags(expect_vendor_dir, outputs_file(keep, c))), env_of(c)) for c in todo], timeout)}
+    return [apply_baseline(r, second[r["card"]], max_slowdown, baseline) if r["card"] in second else r
+            for r in first]
 
 
 def ship_kernels(kernels_dir: str, kernels: dict[str, str], check_mode: bool = False) -> list[str]:

@@ -27,6 +27,13 @@ description:
     C(fa_env_check phase=verify) does - one fresh login shell with an empty environment) run first, in this same
     call. Their failures are warnings (returned under C(env) and as the module's warnings); the kernel check
     decides pass or fail.
+  - On an NPU each card's process also finds out which library served C(aclnnFlashAttentionScore)
+    (C(kernels/served_by.py), op-plugin's lookup order in C(op_plugin/utils/op_api_common.h) as the process saw it at
+    C(import torch_npu), the owner check, ELF dynamic symbols, C(/proc/self/maps)); the card fails unless the
+    O(expect_vendor_dir) package served it. See C(docs/verification.md).
+  - Where CANN's C(libopapi.so) exports the operator (O(baseline)), the same cases run once more per card in a separate
+    process on CANN's built-in kernel (a private OPP overlay without our vendor); each card reports our latency over
+    CANN's and the largest difference between the outputs; O(max_slowdown) fails a card that is slower by more.
   - In check mode the kernel check is not run; the module returns the commands it would run. The environment checks,
     which change nothing, still run.
 version_added: "0.1.0"
@@ -118,6 +125,25 @@ options:
         comparison). Empty - no fingerprint.
     type: dict
     default: {}
+  expect_vendor_dir:
+    description:
+      - The vendor folder whose C(op_api/lib/libcust_opapi.so) must serve C(aclnnFlashAttentionScore) on every card.
+        Default the C(vendor_dir) of the install manifest in O(state_dir); neither - the library that served is
+        reported, not judged.
+    type: path
+  baseline:
+    description:
+      - C(auto) - also run the cases on CANN's built-in operator where CANN's C(libopapi.so) exports it (CANN 8.5 and
+        later); C(always) - on every card, a baseline that cannot run fails the card; C(never) - not at all.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  max_slowdown:
+    description:
+      - Largest accepted ratio of our latency over CANN's built-in kernel's (median of the case medians); C(0) reports
+        the ratio only.
+    type: float
+    default: 0.0
 extends_documentation_fragment:
   - ascend.fa.env_check
   - ascend.fa.env_check.in_call
@@ -177,6 +203,11 @@ cards:
       passed: 7
       failed: 0
       failed_cases: []
+      served_by: {library: /usr/local/Ascend/cann/opp/vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so,
+                  vendor: ascendfa_transformer, source: vendor, ok: true, reason: "served by vendor ...", fix: "",
+                  builtin: {library: /usr/local/Ascend/cann/lib64/libopapi.so, exports: true}, candidates: []}
+      baseline: {ran: true, ok: true, latency_ms: 0.40, ratio: 1.05, max_diff: 0.00049,
+                 served_by: /usr/local/Ascend/cann/lib64/libopapi.so, reason: null, max_slowdown: 0.0}
     - card: 5
       ok: false
       max_abs_err: null
@@ -245,6 +276,8 @@ env:
 """
 
 import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
@@ -252,14 +285,16 @@ from ansible_collections.ascend.fa.plugins.module_utils.fa_env_lib import DEFAUL
 from ansible_collections.ascend.fa.plugins.module_utils.fa_fingerprint import fingerprint
 from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import VERIFY_NAME, read_manifest, record_verification
 from ansible_collections.ascend.fa.plugins.module_utils.fa_verify_lib import (
+    BASELINE_MODES,
     CHECK_SCRIPT,
     aggregate,
     build_command,
     card_env,
+    check_flags,
     env_result,
     missing_scripts,
     resolve_devices,
-    run_all,
+    run_checks,
     ship_kernels,
     write_results,
 )
@@ -293,6 +328,9 @@ def build_module() -> AnsibleModule:
             "env_timeout": {"type": "int", "default": ENV_DEFAULTS["timeout"]},
             "fingerprint_inputs": {"type": "dict", "default": {}},
             "record": {"type": "bool", "default": True},
+            "expect_vendor_dir": {"type": "path"},
+            "baseline": {"type": "str", "choices": list(BASELINE_MODES), "default": "auto"},
+            "max_slowdown": {"type": "float", "default": 0.0},
         },
         supports_check_mode=True,
     )
@@ -310,6 +348,8 @@ def main() -> None:
         module.fail_json(msg=f"{p['env_host'] or 'fa_verify'}: {exc}", **empty)
     if p["timeout"] <= 0:
         module.fail_json(msg="fa_verify: timeout must be positive", **empty)
+    if p["max_slowdown"] is None or p["max_slowdown"] < 0:
+        module.fail_json(msg="fa_verify: max_slowdown must be 0 (report only) or a positive ratio", **empty)
 
     # The package's environment in a fresh login shell first (read-only, also in check mode): warnings only.
     try:
@@ -329,9 +369,16 @@ def main() -> None:
     if not os.path.isfile(check_script) and CHECK_SCRIPT not in p["kernels"]:
         problems.append(f"{check_script} not found (ship kernels/ first)")
 
+    installed = read_manifest(p["state_dir"]) or {}
+    # the library that must serve the call: the installed package's (its manifest), unless given
+    expect_vendor_dir = p["expect_vendor_dir"] or installed.get("vendor_dir") or None
+
+    def build(card, flags):
+        return build_command(p["kernels_dir"], p["python"], set_env, p["device_type"], p["extra_args"], card,
+                             p["quick"], flags)
+
     commands = [{"card": c,
-                 "argv": build_command(p["kernels_dir"], p["python"], set_env, p["device_type"], p["extra_args"], c,
-                                       p["quick"]),
+                 "argv": build(c, check_flags(expect_vendor_dir, None)),
                  "env": {k: v for k, v in card_env({}, c, p["device_type"]).items()
                          if k.endswith("VISIBLE_DEVICES")}}
                 for c in cards]
@@ -349,12 +396,18 @@ def main() -> None:
 
     base = dict(os.environ)
     threads = max(1, (os.cpu_count() or 1) // len(cards))
-    jobs = [(c["card"], c["argv"], card_env(base, c["card"], p["device_type"], threads)) for c in commands]
-    agg = aggregate(run_all(jobs, float(p["timeout"])))
+    outputs_dir = tempfile.mkdtemp(prefix="fa_verify_outputs_") if p["baseline"] != "never" else None
+    try:
+        results = run_checks(build, cards, lambda c: card_env(base, c, p["device_type"], threads),
+                             float(p["timeout"]), expect_vendor_dir, p["baseline"], float(p["max_slowdown"] or 0),
+                             outputs_dir)
+    finally:
+        if outputs_dir:
+            shutil.rmtree(outputs_dir, ignore_errors=True)
+    agg = aggregate(results)
     checked_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     facts = {"fa_verify": {"ok": agg["ok"], "summary": agg["summary"], "failed_cards": agg["failed_cards"],
                            "cards": agg["cards"], "checked_at": checked_at}}
-    installed = read_manifest(p["state_dir"]) or {}
     result = {**agg, "commands": commands, "set_env": set_env, "checked_at": checked_at, "ansible_facts": facts,
               "kernels_written": shipped, "env": env,
               # which package this verification is of (the report tells a stale result from a current one by it)

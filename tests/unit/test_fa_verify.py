@@ -92,13 +92,13 @@ def test_resolve_devices():
 def test_build_command():
     argv = fa_verify.build_command("/opt/k dir", "python3", ["/a/set_env.sh", "/b/x y.bash"], "npu",
                                    ["--seed", "7"], 3)
-    assert argv[:2] == ["bash", "-c"]
-    lines = argv[2].splitlines()
+    assert argv[:3] == ["bash", "-l", "-c"]
+    lines = argv[3].splitlines()
     assert lines[0].startswith("source /a/set_env.sh >&2 ||")
     assert lines[1].startswith("source '/b/x y.bash' >&2 ||")
     assert lines[2] == "exec python3 '/opt/k dir/fa_check.py' --quick --device npu --card 3 --seed 7"
     auto = fa_verify.build_command("/k", "/usr/bin/python3", [], "auto", [], 0, quick=False)
-    assert auto == ["bash", "-c", "exec /usr/bin/python3 /k/fa_check.py --card 0"]
+    assert auto == ["bash", "-l", "-c", "exec /usr/bin/python3 /k/fa_check.py --card 0"]
 
 
 def test_card_env():
@@ -122,7 +122,8 @@ def test_card_result_variants():
                        "passed": 7, "failed": 0, "cases": []})
     r = fa_verify.card_result(2, 0, "noise\n" + good, "", False, 60, 1.23456)
     assert r == {"card": 2, "ok": True, "max_abs_err": 1e-3, "max_rel_err": 0.02, "latency_ms": 0.5, "reason": None,
-                 "rc": 0, "duration_s": 1.235, "device": "npu", "passed": 7, "failed": 0, "failed_cases": []}
+                 "rc": 0, "duration_s": 1.235, "device": "npu", "passed": 7, "failed": 0, "failed_cases": [],
+                 "served_by": None, "baseline": None}
 
     bad = json.dumps({"ok": False, "errors": ["a: x", "b: y", "c: z", "d: w"], "cases": [{"name": "a", "ok": False}]})
     r = fa_verify.card_result(1, 1, bad, "trace", False, 60, 1)
@@ -137,6 +138,83 @@ def test_card_result_variants():
 
     r = fa_verify.card_result(6, 3, good, "", False, 60, 1)
     assert not r["ok"] and "exited 3" in r["reason"]
+
+
+OURS = "/opp/vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
+BUILTIN = "/cann/lib64/libopapi.so"
+
+
+def _served(ok, library=OURS, source="vendor", reason="served by vendor ascendfa_transformer", fix=""):
+    return {"api": "aclnnFlashAttentionScore", "library": library, "vendor": None, "source": source, "ok": ok,
+            "reason": reason, "fix": fix, "builtin": {"library": BUILTIN, "exports": True},
+            "candidates": [{"source": "vendor", "entry": "ascendfa_transformer", "library": OURS, "exports": {},
+                            "owner_ok": True, "owner_uid": 0, "mapped": True, "note": "", "extra": "dropped"}]}
+
+
+def _check_json(served, ok=True, latency=2.0, compare=None):
+    return json.dumps({"ok": ok and served.get("ok") is not False, "device": "npu", "max_abs_err": 1e-3,
+                       "max_rel_err": 0.02, "latency_ms": latency, "passed": 7, "failed": 0, "cases": [],
+                       "errors": [], "served_by": served, "compare": compare})
+
+
+def test_card_fails_when_another_library_served_it():
+    """The served-by check decides: correct numbers from CANN's built-in kernel fail the card, naming the fix."""
+    reason = ("served by CANN's built-in FlashAttentionScore (/cann/lib64/libopapi.so), not by ascendfa_transformer: "
+              "ascendfa_transformer is not in load_priority")
+    r = fa_verify.card_result(0, 1, _check_json(_served(False, BUILTIN, "builtin", reason, "reinstall the package.")),
+                              "", False, 60, 1)
+    assert r["ok"] is False and r["reason"] == reason + ". Fix: reinstall the package."
+    assert r["served_by"]["source"] == "builtin" and r["served_by"]["library"] == BUILTIN
+    assert "extra" not in r["served_by"]["candidates"][0]
+    agg = fa_verify.aggregate([r, fa_verify.card_result(1, 0, _check_json(_served(True)), "", False, 60, 1)])
+    assert agg["failed_cards"] == [0] and "card 0: served by CANN's built-in" in agg["summary"]
+    # not judged (no expected vendor): reported, not failed
+    r = fa_verify.card_result(2, 0, _check_json(_served(None)), "", False, 60, 1)
+    assert r["ok"] is True and r["served_by"]["library"] == OURS
+    ok = fa_verify.aggregate([fa_verify.card_result(1, 0, _check_json(_served(True)), "", False, 60, 1)])
+    assert ok["ok"] and f"served by {OURS}" in ok["summary"]
+
+
+def test_baseline_cards_by_mode():
+    res = [fa_verify.card_result(c, 0, _check_json(_served(True)), "", False, 60, 1) for c in (0, 1)]
+    res[1]["served_by"]["builtin"]["exports"] = False
+    assert fa_verify.baseline_cards("auto", res) == [0]
+    assert fa_verify.baseline_cards("always", res) == [0, 1]
+    assert fa_verify.baseline_cards("never", res) == []
+    assert fa_verify.builtin_exports(res) is True
+
+
+def test_apply_baseline_ratio_diff_and_budget():
+    base = fa_verify.card_result(0, 0, _check_json(_served(True, BUILTIN, "builtin"), latency=2.0,
+                                                   compare={"max_diff": 0.0004, "cases": {}, "missing": []}),
+                                 "", False, 60, 1)
+    mk = lambda lat: fa_verify.card_result(0, 0, _check_json(_served(True), latency=lat), "", False, 60, 1)  # noqa: E731
+    r = fa_verify.apply_baseline(mk(3.0), base, 0.0)
+    assert r["ok"] is True and r["baseline"]["ratio"] == 1.5 and r["baseline"]["max_diff"] == 0.0004
+    assert r["baseline"]["served_by"] == BUILTIN and r["baseline"]["latency_ms"] == 2.0
+    r = fa_verify.apply_baseline(mk(3.0), base, 1.2)
+    assert r["ok"] is False
+    assert r["reason"] == "our kernel 3 ms vs CANN's built-in 2 ms = 1.5x, over fa_verify_max_slowdown 1.2"
+    assert fa_verify.apply_baseline(mk(2.2), base, 1.2)["ok"] is True
+    bad = fa_verify.card_result(0, 1, _check_json(_served(False, OURS, "vendor", "baseline not served by CANN's"),
+                                                  ok=False), "", False, 60, 1)
+    assert fa_verify.apply_baseline(mk(2.0), bad, 0.0, "auto")["ok"] is True
+    r = fa_verify.apply_baseline(mk(2.0), bad, 0.0, "always")
+    assert r["ok"] is False and r["reason"].startswith("baseline against CANN's built-in operator failed")
+    agg = fa_verify.aggregate([fa_verify.apply_baseline(mk(3.0), base, 0.0)])
+    assert agg["baseline_ratio_max"] == 1.5 and "latency ratio max 1.5" in agg["summary"]
+
+
+def test_check_and_baseline_flags():
+    assert fa_verify.check_flags(None, None) == []
+    assert fa_verify.check_flags("/v d", "/o/card0.pt") == ["--expect-vendor-dir", "/v d", "--save-outputs",
+                                                            "/o/card0.pt"]
+    assert fa_verify.baseline_flags("/v", "/o/c.pt") == ["--baseline", "--compare-outputs", "/o/c.pt",
+                                                         "--expect-vendor-dir", "/v"]
+    argv = fa_verify.build_command("/k", "python3", [], "npu", ["--seed", "3"], 1, True, ["--baseline"])[3]
+    assert argv.endswith("--card 1 --baseline --seed 3")
+    with pytest.raises(ValueError):
+        fa_verify.run_checks(lambda c, f: [], [0], lambda c: {}, 1, baseline="sometimes")
 
 
 def test_summarize_errors_groups_cases_with_the_same_message():
@@ -396,8 +474,9 @@ def warnings_of(res):
 
 
 def env_args(h, **kw):
+    # others_access: pytest's tmp folders are 0700, so a non-root user could not reach the fake tree; not the subject
     return {"env_checks": ENV_CHECKS, "env_host": "fake1", "state_dir": str(h["state"]), "ascend_home": str(h["home"]),
-            "nnal_set_env": str(h["home"] / "no-nnal.sh"), "ignore": [], **kw}
+            "nnal_set_env": str(h["home"] / "no-nnal.sh"), "ignore": ["others_access"], **kw}
 
 
 def test_module_env_checks_warn_and_the_kernel_check_decides(tmp_path, fake_kernels):
@@ -409,7 +488,7 @@ def test_module_env_checks_warn_and_the_kernel_check_decides(tmp_path, fake_kern
     assert env["ran"] is True and env["problems"] == [] and not res.get("warnings"), env.get("lines")
     status = {c["id"]: c["status"] for c in env["checks"]}
     assert set(status) == {"cann_env", "nnal_env", "package_env", "package_present", "opp_path", "vendor_first",
-                           "dlopen", "lib_on_path"}                                 # phase verify
+                           "dlopen", "lib_on_path", "others_access"}                # phase verify
     assert status["dlopen"] == status["lib_on_path"] == status["vendor_first"] == "ok" and status["nnal_env"] == "skip"
 
     (h["opp"] / "vendors" / "config.ini").write_text("load_priority=customize,ascendfa_transformer\n")
@@ -417,7 +496,7 @@ def test_module_env_checks_warn_and_the_kernel_check_decides(tmp_path, fake_kern
     assert res["ok"] is True and not res.get("failed")                              # a warning, not a failure
     assert [p["code"] for p in res["env"]["problems"]] == ["vendor_first"] and res["env"]["repair"] is True
     assert warnings_of(res) == res["env"]["lines"] and warnings_of(res)[0].startswith("fake1: [error] ")
-    res = run_module(tmp_path, {**args, "ignore": ["vendor_first"]})
+    res = run_module(tmp_path, {**args, "ignore": ["vendor_first", "others_access"]})
     assert res["env"]["problems"] == [] and not res.get("warnings")
 
     # a failing card still fails the host, and the env result comes back with the failure

@@ -62,7 +62,11 @@ def _ascend(host: str, sick_card: bool = True, **extra) -> dict:
 
 def _cards(latencies, reason_host: str | None = None, fail: int | None = None):
     return [{"card": i, "ok": i != fail, "latency_ms": lat, "max_abs_err": 0.001,
-             "reason": evil(f"{reason_host}:card_reason") if reason_host and i == fail else None}
+             "reason": evil(f"{reason_host}:card_reason") if reason_host and i == fail else None,
+             # which library served the card and the baseline against CANN's kernel: host data like the rest
+             "served_by": {"library": evil(f"{reason_host}:served_library"), "vendor": evil(f"{reason_host}:vendor"),
+                           "source": ["vendor", "custom_path", "builtin", evil("source")][i % 4], "ok": i != fail},
+             "baseline": {"latency_ms": lat, "ratio": evil("ratio") if i == 1 else 1.25, "max_diff": 0.001}}
             for i, lat in enumerate(latencies)]
 
 
