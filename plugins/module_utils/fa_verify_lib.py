@@ -267,13 +267,14 @@ def apply_baseline(res: dict, base: dict, max_slowdown: float, mode: str = "auto
 
 
 def known_diagnoses(failed: list[dict]) -> list[str]:
-    """``<class>: <fix>`` once per known error class among the failed cards."""
+    """``<class>: <fix>`` once per known error class among the failed cards; a generic code (EZ9999, 561103 with no
+    line that explains it) says what evidence to capture."""
     seen: dict[str, str] = {}
     for r in failed:
         diag = r.get("diagnosis") or {}
-        if diag.get("known") and diag["class"] not in seen:
+        if (diag.get("known") or diag.get("class") == "generic") and diag["class"] not in seen:
             seen[diag["class"]] = diag["fix"]
-    return [f"known error {cls}: {fix}" for cls, fix in seen.items()]
+    return [f"{'generic error code' if cls == 'generic' else 'known error ' + cls}: {fix}" for cls, fix in seen.items()]
 
 
 def aggregate(results: list[dict]) -> dict:

@@ -180,6 +180,9 @@ def classify_log(path: str, fallback: str = "") -> dict:
 def diagnosis_text(diag: dict | None) -> str:
     if not diag:
         return ""
+    if not diag["known"] and diag.get("class") == "generic":
+        # a generic code (EZ9999, 561103, ...) and no line that explains it: say what it means and what to capture
+        return f"\n--- diagnosis: generic error code ---\ncause: {diag['cause']}\nfix: {diag['fix']}"
     if not diag["known"]:
         return "\n--- diagnosis: unknown error (no known signature matches; read the last lines above) ---"
     return (f"\n--- diagnosis: {diag['class']} ---\ncause: {diag['cause']}\nfix: {diag['fix']}"
