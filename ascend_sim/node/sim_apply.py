@@ -512,8 +512,7 @@ def action_vendor_not_first(node: Node) -> None:
         vendors = ["customize", *vendors]
     line = "load_priority=" + ",".join(vendors)
     text = re.sub(r"^load_priority=.*$", line, text, flags=re.MULTILINE) if match else text + line + "\n"
-    config.write_text(text)
-    config.chmod(0o640)
+    config.write_text(text)   # a rewrite keeps the file's mode (install.sh sets 640 only when it creates it)
     node.changes.append(f"{config}: {line}")
 
 
@@ -559,14 +558,18 @@ def _config_priority(config: Path) -> list[str]:
 
 
 def _write_priority(config: Path, vendors: Sequence[str]) -> str:
-    text = config.read_text() if config.is_file() else ""
+    existed = config.is_file()
+    text = config.read_text() if existed else ""
     line = "load_priority=" + ",".join(vendors)
     if re.search(r"^load_priority=", text, re.MULTILINE):
         text = re.sub(r"^load_priority=.*$", lambda _m: line, text, count=1, flags=re.MULTILINE)
     else:
         text += line + "\n"
     config.write_text(text)
-    config.chmod(0o640)
+    if not existed:
+        # install.sh v9.0.1 (cmake/scripts/custom/install.sh): mode 640 only when it creates config.ini; a tool that
+        # rewrites the line keeps the file's mode
+        config.chmod(0o640)
     return line
 
 

@@ -302,6 +302,11 @@ def test_disk_full_stops_the_host_with_its_tree_as_before_and_the_rerun_converge
     fleet = trio
     deploy(fleet, NEW)
     state_full, opp_full = fleet.hosts[1], fleet.hosts[2]
+    # install.sh v9.0.1 empties each folder before copying the new files into it, so a package no larger than the
+    # installed one fits even with 0 KiB free. Make the installed tree smaller than the incoming package (its
+    # op_impl gone), so the copy runs out of space as a larger release would.
+    gone = simfleet.host_exec(fleet.dir, opp_full, "sh", "-c", f"rm -rf {VENDORS}/ascendfa_transformer/op_impl")
+    assert gone.returncode == 0, gone.stderr
     before = {h: (node_json(fleet, h, "manifest.json"), tree(fleet, h)) for h in (state_full, opp_full)}
     fleet.fault(state_full, "disk-full", "--target", "state", "--free-kb", "16")
     fleet.fault(opp_full, "disk-full", "--target", "opp", "--free-kb", "0")

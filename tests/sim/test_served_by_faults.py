@@ -71,9 +71,10 @@ def _installed(root: Path, node_dir: Path, model: str = "910B3") -> Path:
 def test_vendor_not_loaded_and_clear(tmp_path, node_dir):
     vendor = _installed(tmp_path, node_dir)
     config = vendor.parent / "config.ini"
+    config.chmod(0o755)   # as install.sh --install-for-all leaves it
     sim_apply.apply(cfg(), tmp_path, node_dir, ["vendor-not-loaded"])
     assert config.read_text() == "load_priority=customize\n" and vendor.is_dir()
-    assert config.stat().st_mode & 0o777 == 0o640
+    assert config.stat().st_mode & 0o777 == 0o755   # a rewrite keeps the mode (install.sh: 640 only on create)
     sim_apply.apply(cfg(), tmp_path, node_dir, ["undo-served-by"])
     assert config.read_text() == "load_priority=ascendfa_transformer,customize\n"
     sim_apply.apply(cfg(), tmp_path, node_dir, ["undo-served-by"])   # nothing left to undo
