@@ -163,6 +163,17 @@ def marker_true(marker):
         return False
 """
 
+# The installed distributions by normalised name, and a requirement line's parts (name, extras, specifier, marker):
+# shared by the two scripts below (after PEP440, which defines norm).
+DISTRIBUTIONS = r"""
+installed = {}
+for d in metadata.distributions():
+    name = d.metadata.get("Name")
+    if name:
+        installed.setdefault(norm(name), d)
+REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(\(?[^;]*?\)?)\s*(?:;(.*))?$")
+"""
+
 PIP_CHECK = r"""
 import importlib.util, json, re, subprocess, sys, platform, os
 if importlib.util.find_spec("pip") is not None:
@@ -170,14 +181,8 @@ if importlib.util.find_spec("pip") is not None:
     print(json.dumps({"tool": "pip check", "rc": p.returncode, "output": (p.stdout + p.stderr).strip()}))
     raise SystemExit(0)
 from importlib import metadata
-""" + PEP440 + r"""
-installed = {}
-for d in metadata.distributions():
-    name = d.metadata.get("Name")
-    if name:
-        installed.setdefault(norm(name), d)
+""" + PEP440 + DISTRIBUTIONS + r"""
 lines = []
-REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(\(?[^;]*?\)?)\s*(?:;(.*))?$")
 for n, d in sorted(installed.items()):
     for req in d.requires or []:
         m = REQ.match(req)
@@ -210,13 +215,7 @@ try:
 except ImportError:
     print(json.dumps({"error": "Python " + platform.python_version() + " has no importlib.metadata (3.8+)"}))
     raise SystemExit(0)
-""" + PEP440 + r"""
-installed = {}
-for d in metadata.distributions():
-    name = d.metadata.get("Name")
-    if name:
-        installed.setdefault(norm(name), d)
-REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(\(?[^;]*?\)?)\s*(?:;(.*))?$")
+""" + PEP440 + DISTRIBUTIONS + r"""
 results = []
 for line in json.loads(sys.argv[1]):
     m = REQ.match(line)
