@@ -480,7 +480,8 @@ def _add_sim(sub: Any) -> None:
     sc.add_argument("--layouts", help="CANN layouts, cycled over hosts: toolkit (ascend-toolkit/<ver>) or cann (8.5+)")
     sd = ssub.add_parser("destroy", help="remove the fleet's containers (the folder stays)")
     sd.add_argument("--dir", required=True)
-    sf = ssub.add_parser("inject-fault", help="e.g. card-health npu=3 level=Alarm; corrupt-lib; no-cann; clear")
+    sf = ssub.add_parser("inject-fault", help="e.g. card-health npu=3 level=Alarm; corrupt-lib; vendor-not-loaded; "
+                                              "kernel-bin-missing; build-offline; clear (all: docs/faults.md)")
     sf.add_argument("--dir", required=True)
     sf.add_argument("host", help="name, index (1..N) or address")
     sf.add_argument("fault")

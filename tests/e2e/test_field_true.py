@@ -186,3 +186,27 @@ def test_an_offline_build_host_fails_without_the_third_party_bundle_and_builds_w
         fleet.fault(host, "clear")
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)
     assert Path(sys.executable).exists()
+
+
+def test_a_build_host_behind_a_proxy_builds_only_when_fa_proxy_env_reaches_the_build(fleet, deployed, tmp_path):
+    """The simulated network lets the third-party download through only with https_proxy set to the host's proxy
+    (libcurl's rules: http_proxy alone does not reach https URLs)."""
+    from dataclasses import replace
+
+    host = fleet.hosts[0]
+    proxy = "http://proxy.example.internal:3128"
+    fresh = replace(fleet, cache=tmp_path / "cache", results=tmp_path / "out")
+    fleet.fault(host, "build-proxy-only", "--proxy", proxy)
+    assert fleet.sh(host, "rm -rf /var/tmp/ascend-fa").returncode == 0
+    try:
+        run = fresh.play("deploy_fa.yml", "-e", "fa_install_force=true",
+                         "-e", json.dumps({"fa_proxy_env": {"http_proxy": proxy}}))
+        assert run.rc != 0 and fresh.builds() == [], run.out[-3000:]
+        assert "fa_proxy_env" in run.out, run.out[-3000:]
+        assert fleet.sh(host, "rm -rf /var/tmp/ascend-fa").returncode == 0
+        run = fresh.play("deploy_fa.yml", "-e", "fa_install_force=true",
+                         "-e", json.dumps({"fa_proxy_env": {"https_proxy": proxy, "no_proxy": "localhost"}}))
+        assert run.rc == 0, run.out[-3000:]
+        assert len(fresh.builds()) == 1
+    finally:
+        fleet.fault(host, "clear")
