@@ -327,7 +327,8 @@ SIGNATURES = [
         "source": "huawei-csl/pto-dsl PR #90; hw-native-sys/PTOAS PR #426; open-mmlab/mmcv #3203; Ascend/pytorch #66; facts 9.5",
         "kind": "device",
         "examples": [
-            "EZ9999[PID: 8146] (EZ9999):  The error from device(chipId:7, dieId:0), serial number is 6, there is an exception of fftsplus aicore error, core id is 12",
+            ("EZ9999[PID: 8146] (EZ9999):  The error from device(chipId:7, dieId:0), serial number is 6, "
+             "there is an exception of fftsplus aicore error, core id is 12"),
             "Kernel task happen error, retCode=0x26, [aicore exception].",
             "[Error]: The vector core execution is abnormal.",
         ],
@@ -375,7 +376,8 @@ SIGNATURES = [
         "source": "ascend-facts.md 9.4; CMake ExternalProject/FetchContent download errors (OSGeo/gdal #11883)",
         "kind": "build",
         "examples": [
-            "  Each download failed!\n    error: downloading 'https://github.com/nlohmann/json/archive/v3.11.3.tar.gz' failed\n          status_code: 6\n          status_string: \"Couldn't resolve host name\"",
+            ("  Each download failed!\n    error: downloading 'https://github.com/nlohmann/json/archive/v3.11.3.tar.gz' "
+             "failed\n          status_code: 6\n          status_string: \"Couldn't resolve host name\""),
             "  Failed to clone repository: 'https://gitcode.com/cann/opbase.git'",
         ],
     },
@@ -509,7 +511,8 @@ SIGNATURES = [
         ),
         "missing": "the lines around {code} that name the cause (the error text after it, or the plog under ~/ascend/log)",
         "check": "",
-        "source": "hiascend CANN maintenref atlaserrorcode_15_0314 (E*9999), atlaserrorcode_15_0477 (EZ1001); hicann/ops-transformer docs/zh/context/aclnn返回码.md (561xxx); facts 9.5",
+        "source": ("hiascend CANN maintenref atlaserrorcode_15_0314 (E*9999), atlaserrorcode_15_0477 (EZ1001); "
+                   "hicann/ops-transformer docs/zh/context/aclnn返回码.md (561xxx); facts 9.5"),
         "kind": "generic",
         "examples": [
             "RuntimeError: call aclnnFlashAttentionScore failed, detail:EZ9999: Inner Error!",

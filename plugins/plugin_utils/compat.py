@@ -77,7 +77,7 @@ def paired_hdk(cann: str, matrix: dict) -> tuple[list[str], list[str]]:
     sources: list[str] = []
     for rec in driver_records(cann, matrix):
         hdk += [h for h in rec.get("hdk") or [] if h not in hdk]
-        src = str(rec.get("source", "compat.yml")).split(",")[0]
+        src = str(rec.get("source", "compat.yml")).split(",", maxsplit=1)[0]
         if src not in sources:
             sources.append(src)
     lines = [h for h in hdk if h.upper().endswith(".X")]
