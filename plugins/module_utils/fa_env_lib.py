@@ -172,6 +172,13 @@ for d in metadata.distributions():
     if name:
         installed.setdefault(norm(name), d)
 REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(\(?[^;]*?\)?)\s*(?:;(.*))?$")
+def unmet(version, spec):
+    # True when version fails a clause of the specifier spec (clauses this check cannot read are passed)
+    for clause in [c.strip() for c in spec.split(",") if c.strip()]:
+        cm = re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", clause)
+        if cm and not ok(version, cm.group(1), cm.group(2)):
+            return True
+    return False
 """
 
 PIP_CHECK = r"""
@@ -195,12 +202,9 @@ for n, d in sorted(installed.items()):
         if have is None:
             lines.append(f"{d.metadata['Name']} {d.version} requires {dep}, which is not installed.")
             continue
-        for clause in [c.strip() for c in spec.split(",") if c.strip()]:
-            cm = re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", clause)
-            if cm and not ok(have.version, cm.group(1), cm.group(2)):
-                lines.append(f"{d.metadata['Name']} {d.version} has requirement {dep}{spec}, but you have "
-                             f"{have.metadata['Name']} {have.version}.")
-                break
+        if unmet(have.version, spec):
+            lines.append(f"{d.metadata['Name']} {d.version} has requirement {dep}{spec}, but you have "
+                         f"{have.metadata['Name']} {have.version}.")
 print(json.dumps({"tool": "stdlib (pip is not installed)", "rc": 1 if lines else 0,
                   "output": "\n".join(lines) if lines else "No broken requirements found."}))
 """
@@ -229,9 +233,7 @@ for line in json.loads(sys.argv[1]):
     if have is None:
         results.append({"req": line, "ok": False, "found": "not installed"})
         continue
-    bad = [c for c in (x.strip() for x in spec.split(",")) if c and re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", c)
-           and not ok(have.version, *re.match(r"^(===|==|!=|<=|>=|~=|<|>)\s*(\S+)$", c).groups())]
-    results.append({"req": line, "ok": not bad, "found": have.metadata["Name"] + " " + have.version})
+    results.append({"req": line, "ok": not unmet(have.version, spec), "found": have.metadata["Name"] + " " + have.version})
 print(json.dumps({"results": results, "python": sys.executable}))
 """
 
@@ -688,18 +690,19 @@ def evaluate(check, ctx, probe, params):
     return FAIL, f"unknown probe {kind!r} in check {check.get('id')}"
 
 
-def _others_blocked(path, want_dir):
-    """Why a process of another user cannot use ``path`` (None when it can): folders need o+x (and o+r when listed),
-    files o+r."""
+OTHERS_NEED = {"enter": 0o001, "dir": 0o005, "file": 0o004}   # "other" mode bits: folder entered, listed; file read
+
+
+def access_blocked(path, how):
+    """Why a process of another user cannot use ``path`` as ``how`` (a key of OTHERS_NEED; None when it can)."""
+    need = OTHERS_NEED[how]
     try:
-        st = os.stat(path)
+        mode = os.stat(path).st_mode & 0o7777
     except OSError as exc:
         return f"{path}: {exc.strerror}"
-    mode = st.st_mode & 0o7777
-    need = 0o005 if want_dir else 0o004
-    if mode & need != need:
-        return f"{path} (mode {mode:04o})"
-    return None
+    if mode & need == need:
+        return None
+    return f"{path} (mode {mode:04o}, no o+x)" if need == 0o001 else f"{path} (mode {mode:04o})"
 
 
 def access_paths(ctx, env):
@@ -735,20 +738,12 @@ def access_paths(ctx, env):
     return uniq
 
 
-def _enter_blocked(path):
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError as exc:
-        return f"{path}: {exc.strerror}"
-    return None if mode & 0o001 else f"{path} (mode {mode:04o}, no o+x)"
-
-
 def evaluate_access(ctx, env):
     """Whether another user's process can reach and read the package (op-plugin's checkOwner lets a non-root
     process use a root-owned library, ascend-facts.md 9.1; the file modes must let it)."""
     blocked = []
     for path, how in access_paths(ctx, env):
-        why = _enter_blocked(path) if how == "enter" else _others_blocked(path, how == "dir")
+        why = access_blocked(path, how)
         if why:
             blocked.append(why)
     if not blocked:

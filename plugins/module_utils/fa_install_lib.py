@@ -21,6 +21,7 @@ from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
     kernel_problems,
     manifest_entry,
     package_state,
+    read_load_priority,
     read_manifest,
     read_verify_record,
     sha256_file,
@@ -67,18 +68,6 @@ def set_load_priority_first(config_ini: str, vendor: str) -> None:
     with open(config_ini, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     os.chmod(config_ini, 0o640)
-
-
-def load_priority(config_ini: str) -> list[str] | None:
-    """The vendors of the first ``load_priority=`` line (op-plugin reads that line), None without the file/line."""
-    try:
-        with open(config_ini, encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("load_priority="):
-                    return [n for n in line.strip().split("=", 1)[1].split(",") if n]
-    except OSError:
-        return None
-    return None
 
 
 def remove_from_load_priority(config_ini: str, vendor: str) -> None:
@@ -298,7 +287,10 @@ class Installer:
         hand or by another tool stays empty after a reinstall, and op-plugin never looks at our vendor. Put it
         first ourselves, and say so."""
         vendor = self.p["vendor_dir_name"]
-        order = load_priority(config_ini)
+        try:
+            order = read_load_priority(config_ini)
+        except OSError:
+            order = None
         if order and order[0] == vendor:
             return
         set_load_priority_first(config_ini, vendor)

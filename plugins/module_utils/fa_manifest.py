@@ -73,6 +73,19 @@ def foreign_libraries(vendor_dir: str) -> str | None:
             "op-plugin's owner check skips it (a root process uses only root-owned libraries)")
 
 
+def read_load_priority(config_ini: str) -> list[str] | None:
+    """The vendor names of the first ``load_priority=`` line of ``vendors/config.ini`` (op-plugin reads that line),
+    or None without the file or the line. Raises OSError when the file exists but cannot be read. (The fresh-shell
+    probe of fa_env_lib runs as a separate program and reads the line the same way.)"""
+    if not os.path.isfile(config_ini):
+        return None
+    with open(config_ini, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip().startswith("load_priority="):
+                return [v.strip() for v in line.split("=", 1)[1].split(",") if v.strip()]
+    return None
+
+
 def read_manifest(state_dir: str) -> dict | None:
     path = os.path.join(state_dir, MANIFEST_NAME)
     try:

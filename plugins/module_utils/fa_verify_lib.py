@@ -223,11 +223,6 @@ def served_summary(served: dict) -> dict:
     return out
 
 
-def builtin_exports(results: list[dict]) -> bool:
-    """CANN's libopapi.so exports the API (ELF check in fa_check's process) on at least one card."""
-    return any(((r.get("served_by") or {}).get("builtin") or {}).get("exports") for r in results)
-
-
 def baseline_cards(mode: str, results: list[dict]) -> list[int]:
     """The cards to run against CANN's built-in operator: ``never`` none; ``auto`` where the built-in exports it;
     ``always`` every card whose first run finished with outputs (or all of them)."""
@@ -296,9 +291,8 @@ def aggregate(results: list[dict]) -> dict:
         libs = sorted({(r.get("served_by") or {}).get("library") or "" for r in results} - {""})
         if libs:
             details.append(f"served by {', '.join(libs)}")
-        ratios = [r["baseline"]["ratio"] for r in results if (r.get("baseline") or {}).get("ratio") is not None]
-        if ratios:
-            details.append(f"vs CANN's built-in: latency ratio max {max(ratios):.3g}")
+        if ratios_all:
+            details.append(f"vs CANN's built-in: latency ratio max {max(ratios_all):.3g}")
         if details:
             summary += f" ({', '.join(details)})"
     elif not results:

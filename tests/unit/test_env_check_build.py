@@ -138,8 +138,7 @@ def test_others_access_names_what_a_non_root_process_cannot_read(tmp_path):
 def test_others_access_passes_on_an_open_tree(tmp_path):
     v = _vendor(tmp_path, 0o755, 0o755)
     blocked = [p for p, how in fa_env_lib.access_paths(v["ctx"], v["env"])
-               if p.startswith(str(tmp_path)) and (fa_env_lib._others_blocked(p, how == "dir") if how != "enter"
-                                                   else fa_env_lib._enter_blocked(p))]
+               if p.startswith(str(tmp_path)) and fa_env_lib.access_blocked(p, how)]
     assert blocked == []
     paths = [p for p, _ in fa_env_lib.access_paths(v["ctx"], v["env"])]
     assert str(v["ini"]) in paths and str(v["vendor"] / "op_api/lib/libcust_opapi.so") in paths

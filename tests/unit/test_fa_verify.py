@@ -181,7 +181,6 @@ def test_baseline_cards_by_mode():
     assert fa_verify.baseline_cards("auto", res) == [0]
     assert fa_verify.baseline_cards("always", res) == [0, 1]
     assert fa_verify.baseline_cards("never", res) == []
-    assert fa_verify.builtin_exports(res) is True
 
 
 def test_apply_baseline_ratio_diff_and_budget():
