@@ -336,7 +336,9 @@ def report_run_state(state: str | None, facts: Mapping[str, Any] | None, check: 
 
 
 def _report_after_run(a: argparse.Namespace, result: Any, out_dir: Path) -> None:
-    from ascend_fa import report, runner
+    from ansible_collections.ascend.fa.plugins.plugin_utils import report
+
+    from ascend_fa import runner
 
     installs = a.cmd in ("deploy", "upgrade")
     run = {h: {"state": report_run_state(result.host_state(h), result.facts.get(h), a.check, installs),
@@ -377,7 +379,9 @@ def inventory_hosts(inventory: str, limit: str | None = None) -> list[str]:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from ascend_fa import report, runner
+    from ansible_collections.ascend.fa.plugins.plugin_utils import report
+
+    from ascend_fa import runner
 
     hosts: list[str] | None = None
     if a.hosts:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from ansible_collections.ascend.fa.plugins.plugin_utils import redact
+from ansible_collections.ascend.fa.plugins.plugin_utils import redact, report
 
-from ascend_fa import cli, report, runner
+from ascend_fa import cli, runner
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "runner_events"
 PLAYBOOK = DATA / "tiny_pipeline.yml"

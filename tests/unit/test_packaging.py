@@ -28,7 +28,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_cli_and_the_collection_not_the_simulator(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for want in ("ascend_fa/cli.py", "ascend_fa/templates/report.html.j2", f"{COLL}/deploy_fa.yml",
+    for want in ("ascend_fa/cli.py", f"{COLL}/plugins/plugin_utils/data/report.html.j2", f"{COLL}/deploy_fa.yml",
                  f"{COLL}/ansible.cfg", f"{COLL}/playbooks/deploy.yml", f"{COLL}/roles/fa_preflight/tasks/main.yml",
                  f"{COLL}/roles/fa_install/meta/argument_specs.yml", f"{COLL}/plugins/modules/fa_verify.py",
                  f"{COLL}/plugins/module_utils/fa_env_lib.py", f"{COLL}/plugins/plugin_utils/data/compat.yml",

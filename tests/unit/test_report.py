@@ -1,4 +1,4 @@
-"""The fleet report (ascend_fa.report) on fixtures shaped like docs/contracts.md (tests/data/report/).
+"""The fleet report (plugins/plugin_utils/report.py) on fixtures shaped like docs/contracts.md (tests/data/report/).
 
 Fixtures: atlas-a2-001 (8 cards pass, card 6 slow: a latency outlier), atlas-a2-002 (card 3 health Warning, card 5
 verification timeout, other torch_npu), atlas-a3-001 (A3: 8 NPUs x 2 chips = 16 devices, all pass),
@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils import report
 
-from ascend_fa import cli, report
+from ascend_fa import cli
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
 FACTS, RESULTS = DATA / "facts", DATA / "results"

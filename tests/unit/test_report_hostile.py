@@ -17,9 +17,8 @@ import re
 from pathlib import Path
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils import report
 from harness.browser import Dom, parse_dom
-
-from ascend_fa import report
 
 PWN = "document.title='pwned'"
 MARK = "document.documentElement.dataset.pwned=1"
@@ -203,7 +202,7 @@ def test_the_harness_sees_an_injection(tmp_path, browser):
 
 def test_no_escape_hatch_in_the_template_or_the_renderer():
     root = Path(report.__file__).resolve().parent
-    tpl = (root / "templates" / report.TEMPLATE).read_text()
+    tpl = (report.DATA / report.TEMPLATE).read_text()
     assert report._env().autoescape is True
     assert not re.search(r"\|\s*safe\b|autoescape\s+false|Markup", tpl)
     assert not re.search(r"=\s*\{[{%]", tpl)                      # every attribute value is quoted

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 
-from ascend_fa import report
+from ansible_collections.ascend.fa.plugins.plugin_utils import report
 
 OURS = "/usr/local/Ascend/cann/opp/vendors/ascendfa_transformer/op_api/lib/libcust_opapi.so"
 BUILTIN = "/usr/local/Ascend/cann/lib64/libopapi.so"

@@ -13,9 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ansible_collections.ascend.fa.plugins.plugin_utils import report
 from harness.browser import parse_dom
-
-from ascend_fa import report
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
 OLD, OLD_SHA = "ops-transformer-v9.0.1", "0" * 64          # what the fixtures hold

@@ -46,6 +46,7 @@ VERSION_FIELDS: tuple[tuple[str, str], ...] = (
     ("package", "FA package"), ("build_key", "build key"),
 )
 TEMPLATE = "report.html.j2"
+DATA = Path(__file__).resolve().parent / "data"   # the template, beside compat.yml
 MAX_CARDS = 1024           # more logical devices than this in one host's facts is not a host: they are ignored
 
 
@@ -848,7 +849,7 @@ def _env() -> Any:
     import jinja2
 
     # autoescape for every template, whatever its name: all the page's values come from hosts and results
-    env = jinja2.Environment(loader=jinja2.PackageLoader("ascend_fa", "templates"), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(DATA)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["ms"] = _ms
     env.filters["shorten"] = shorten
