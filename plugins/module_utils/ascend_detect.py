@@ -75,8 +75,9 @@ def parse_npu_smi_info(text: str) -> dict:
     """Parse the ``npu-smi info`` table (A2 910B*, A3 Ascend910 x2 chips, 310P without HBM).
 
     Returns ``{"version": driver, "chips": [...]}``; each chip has npu_id, chip_id, name, health, bus_id,
-    hbm_total_mb and hbm_used_mb (``None`` when the table has no HBM column, as on 310P), memory_*.
-    The process table at the end is ignored.
+    hbm_total_mb and hbm_used_mb (``None`` when the table has no HBM column, as on 310P), memory_*, power_w and
+    temp_c (row 1's Power(W) / Temp(C); ``None`` where npu-smi prints ``NA`` or ``-``, as a 310P or an A3's second
+    chip does). The process table at the end is ignored.
     """
     version = None
     m = _HEADER.search(text)
@@ -111,6 +112,7 @@ def parse_npu_smi_info(text: str) -> dict:
         npu_tokens = npu_cells[0].split()
         chip_tokens = row2[0].split()
         pairs = _PAIR.findall(row2[2])
+        power, temp = (npu_cells[2].split() + [None, None])[:2]
         hbm_used = hbm_total = None
         mem_used = mem_total = None
         if pairs:
@@ -127,8 +129,19 @@ def parse_npu_smi_info(text: str) -> dict:
             "hbm_used_mb": hbm_used,
             "memory_total_mb": mem_total,
             "memory_used_mb": mem_used,
+            "power_w": _reading(power),
+            "temp_c": _reading(temp),
         })
     return {"version": version, "chips": chips}
+
+
+def _reading(token: str | None) -> float | None:
+    """A Power(W) / Temp(C) cell: a number, or None for npu-smi's ``NA`` / ``-`` (no sensor reading)."""
+    try:
+        value = float(token) if token else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 <= value < 10000 else None
 
 
 def parse_npu_smi_list(text: str) -> list[int]:

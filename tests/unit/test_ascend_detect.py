@@ -80,7 +80,8 @@ def test_npu_smi_a2():
     assert len(t["chips"]) == 2
     c = t["chips"][0]
     assert c == {"npu_id": 0, "chip_id": 0, "name": "910B2", "health": "OK", "bus_id": "0000:C1:00.0",
-                 "hbm_total_mb": 65536, "hbm_used_mb": 4495, "memory_total_mb": 0, "memory_used_mb": 0}
+                 "hbm_total_mb": 65536, "hbm_used_mb": 4495, "memory_total_mb": 0, "memory_used_mb": 0,
+                 "power_w": 94.8, "temp_c": 44.0}
 
 
 def test_npu_smi_a3_two_chips_per_npu():
@@ -88,6 +89,8 @@ def test_npu_smi_a3_two_chips_per_npu():
     assert [(c["npu_id"], c["chip_id"], c["name"]) for c in t["chips"]] == [(0, 0, "Ascend910"), (0, 1, "Ascend910")]
     assert t["chips"][1]["bus_id"] == "0000:9F:00.0"
     assert t["chips"][0]["hbm_used_mb"] == 3416
+    # the second chip of an A3 NPU prints '-' for power (one sensor per NPU): no reading, not 0
+    assert [(c["power_w"], c["temp_c"]) for c in t["chips"]] == [(178.5, 36.0), (None, 36.0)]
 
 
 def test_npu_smi_310p_has_no_hbm():
@@ -96,6 +99,7 @@ def test_npu_smi_310p_has_no_hbm():
     assert (c["npu_id"], c["name"], c["hbm_total_mb"], c["hbm_used_mb"]) == (2, "310P3", None, None)
     assert (c["memory_used_mb"], c["memory_total_mb"]) == (1529, 44280)
     assert t["version"] == "25.2.0"
+    assert (c["power_w"], c["temp_c"]) == (None, 45.0)   # 310P prints NA for power
 
 
 def test_npu_smi_map_and_list():
