@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ class Card:
     health: str | None = None
     hbm_used_mb: int | None = None
     hbm_total_mb: int | None = None
+    temp_c: float | None = None          # npu-smi info's Temp(C) (None: not given, as on older facts)
+    power_w: float | None = None         # npu-smi info's Power(W) (None: "NA" or "-", as 310P and A3's 2nd chip show)
     verify: str = "none"                 # pass | fail | none
     latency_ms: float | None = None
     max_abs_err: float | None = None
@@ -91,11 +94,30 @@ class Card:
             return f"{'vendor' if self.served_source == 'vendor' else 'custom path'} {self.served_vendor or '?'}"
         return self.served_source or "-"
 
+    @property
+    def hbm_pct(self) -> float | None:
+        """HBM in use, percent of the card's total (None when npu-smi gave no HBM, as on 310P)."""
+        used, total = _num(self.hbm_used_mb), _num(self.hbm_total_mb)
+        return round(100.0 * used / total, 1) if used is not None and total else None
+
+    def health_text(self) -> str:
+        """``HBM 4495/65536 MB (6.9%), 44 C, 94.8 W``: what npu-smi gave, ``-`` when it gave nothing."""
+        bits = []
+        if _num(self.hbm_used_mb) is not None and _num(self.hbm_total_mb):
+            bits.append(f"HBM {self.hbm_used_mb}/{self.hbm_total_mb} MB ({self.hbm_pct:g}%)")
+        if self.temp_c is not None:
+            bits.append(f"{self.temp_c:g} C")
+        if self.power_w is not None:
+            bits.append(f"{self.power_w:g} W")
+        return ", ".join(bits) or "-"
+
     def title(self, host: str) -> str:
         bits = [f"{host} card {self.card}"]
         if self.npu_id is not None:
             bits.append(f"npu {self.npu_id} chip {self.chip_id}")
         bits.append(f"health {self.health or '?'}")
+        if self.health_text() != "-":
+            bits.append(self.health_text())
         bits.append(f"verify {self.verify}")
         if self.latency_ms is not None:
             bits.append(f"{self.latency_ms:.3g} ms")
@@ -144,6 +166,8 @@ class HostReport:
     cards: list[Card] = field(default_factory=list)
     bench: dict[str, Any] | None = None
     rollout: dict[str, Any] | None = None
+    since: list[str] = field(default_factory=list)   # what changed since the previous report (none: [])
+    since_state: str = "none"            # new (not in the previous report) | changed | same | none (no previous report)
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.cards if c.status == status)
@@ -161,6 +185,9 @@ class FleetReport:
     outliers: list[dict[str, Any]] = field(default_factory=list)
     bench: list[dict[str, Any]] = field(default_factory=list)
     title: str = "ascend-fa fleet report"
+    header: dict[str, Any] | None = None   # the run: playbook, recipe, tag, commit, limit, tags, check, duration_s, ...
+    previous_at: str | None = None         # generated_at of the previous report compared with (None: no previous one)
+    gone: list[str] = field(default_factory=list)   # hosts of the previous report that this one does not cover
 
     @property
     def max_cards(self) -> int:
@@ -180,21 +207,110 @@ class FleetReport:
             "cards_unverified": sum(1 for c in cards if c.verify == "none"),
             "cards_unhealthy": sum(1 for c in cards if _health_class(c.health) != "ok"),
             "outliers": len(self.outliers),
+            "hosts_converged": sum(1 for h in self.hosts if converged(h)),
+            "hosts_changed_since_last": sum(1 for h in self.hosts if h.since_state in ("new", "changed")),
         }
+
+    @property
+    def installs(self) -> bool:
+        """The run was a deploy or an upgrade (its header names such a playbook): "nothing to install" applies."""
+        name = re.split(r"[\\/]", str((self.header or {}).get("playbook") or ""))[-1]
+        return bool(re.search(r"deploy|upgrade", name))
+
+    def converged_line(self) -> str | None:
+        """``nothing to install: N hosts converged`` when a deploy or upgrade changed no host and failed none."""
+        if not self.installs or not self.hosts or any(h.run_state is None for h in self.hosts):
+            return None
+        n = sum(1 for h in self.hosts if converged(h))
+        return f"nothing to install: {n} host{'s' if n != 1 else ''} converged" if n == len(self.hosts) else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "title": self.title, "generated_at": self.generated_at, "facts_dir": self.facts_dir,
-            "results_dir": self.results_dir, "summary": self.summary(),
+            "results_dir": self.results_dir, "header": self.header, "summary": self.summary(),
+            "converged": self.converged_line(), "previous_at": self.previous_at, "gone": self.gone,
             "hosts": [asdict(h) for h in self.hosts], "outliers": self.outliers, "bench": self.bench,
         }
 
     def summary_line(self) -> str:
         s = self.summary()
-        return (f"{s['hosts']} hosts: {s['hosts_ok']} ok, {s['hosts_warn']} warning, {s['hosts_failed']} failed, "
+        line = (f"{s['hosts']} hosts: {s['hosts_ok']} ok, {s['hosts_warn']} warning, {s['hosts_failed']} failed, "
                 f"{s['hosts_unverified']} unverified | {s['cards']} cards: {s['cards_passed']} passed, "
                 f"{s['cards_failed']} failed, {s['cards_unverified']} unverified, {s['cards_unhealthy']} unhealthy | "
                 f"{s['outliers']} latency outliers")
+        return f"{self.converged_line()} | {line}" if self.converged_line() else line
+
+
+def converged(h: HostReport) -> bool:
+    """The run left the host as it was (ok, no rollout) with a known package, and nothing failed on it."""
+    return (h.run_state == "ok" and h.change in (None, "unchanged") and h.status != "fail"
+            and h.versions.get("package") not in (None, "-"))
+
+
+STATUS_RANK = {"fail": 0, "warn": 1, "unknown": 2, "unverified": 3, "ok": 4}
+
+
+def ordered(hosts: Iterable[HostReport]) -> list[HostReport]:
+    """Failures first, then warnings, unknown and unverified hosts, then the ok ones; by name within each."""
+    return sorted(hosts, key=lambda h: (STATUS_RANK.get(h.status, 2), h.host))
+
+
+# ------------------------------------------------------------------------------------------------ since last run
+def previous_report(results_dir: str | os.PathLike[str] | None) -> FleetReport | None:
+    """``<results_dir>/report.json`` as it is before this run's report replaces it (None: none, or unreadable)."""
+    path = Path(results_dir) / "report.json" if results_dir else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return load_json(path)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _card_verdicts(h: HostReport) -> dict[int, str]:
+    return {c.card: c.verify for c in h.cards if isinstance(c.card, int)}
+
+
+def _cards_list(ids: Iterable[int]) -> str:
+    return ", ".join(str(i) for i in sorted(ids))
+
+
+def since_last(h: HostReport, before: HostReport | None) -> list[str]:
+    """What differs from the host's row in the previous report: its package, its status, cards newly failing or
+    passing again. ``["new host"]`` when the previous report did not have it."""
+    if before is None:
+        return ["new host"]
+    out = []
+    old_pkg, new_pkg = before.versions.get("package"), h.versions.get("package")
+    rebuilt = bool(before.package_sha256 and h.package_sha256 and before.package_sha256 != h.package_sha256)
+    if old_pkg != new_pkg or rebuilt:
+        out.append(f"package {old_pkg or '-'} -> {new_pkg or '-'}" + (" (new sha256)" if old_pkg == new_pkg else ""))
+    if before.status != h.status:
+        out.append(f"status {before.status} -> {h.status}")
+    old, new = _card_verdicts(before), _card_verdicts(h)
+    failing = [i for i, v in new.items() if v == "fail" and old.get(i) != "fail"]
+    passing = [i for i, v in new.items() if v == "pass" and old.get(i) == "fail"]
+    if failing:
+        out.append(f"card{'s' if len(failing) > 1 else ''} {_cards_list(failing)} newly failing")
+    if passing:
+        out.append(f"card{'s' if len(passing) > 1 else ''} {_cards_list(passing)} passing again")
+    gone = sorted(set(old) - set(new))
+    if gone:
+        out.append(f"card{'s' if len(gone) > 1 else ''} {_cards_list(gone)} no longer listed")
+    return out
+
+
+def compare_previous(hosts: Sequence[HostReport], previous: FleetReport | None) -> list[str]:
+    """Fill each host's ``since`` / ``since_state`` from the previous report; the previous report's hosts that are
+    not in this one (a host left the inventory, or a --limit left it out)."""
+    if previous is None:
+        return []
+    before = {h.host: h for h in previous.hosts}
+    for h in hosts:
+        h.since = since_last(h, before.get(h.host))
+        h.since_state = "new" if h.host not in before else ("changed" if h.since else "same")
+    names = {h.host for h in hosts}
+    return [name for name in before if name not in names]
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -358,8 +474,9 @@ def build_cards(ascend: Mapping[str, Any], verify: Mapping[str, Any] | None) -> 
     for i in ids:
         chip, res = chips.get(i, {}), results.get(i)
         c = Card(card=i, npu_id=chip.get("npu_id"), chip_id=chip.get("chip_id"), name=_text(chip.get("name")),
-                 health=_text(chip.get("health")), hbm_used_mb=chip.get("hbm_used_mb"),
-                 hbm_total_mb=chip.get("hbm_total_mb"))
+                 health=_text(chip.get("health")), hbm_used_mb=_count(chip.get("hbm_used_mb")),
+                 hbm_total_mb=_count(chip.get("hbm_total_mb")), temp_c=_num(chip.get("temp_c")),
+                 power_w=_num(chip.get("power_w")))
         if res is not None:
             c.verify = "pass" if res.get("ok") is True else "fail"
             c.latency_ms, c.max_abs_err = _num(res.get("latency_ms")), _num(res.get("max_abs_err"))
@@ -374,13 +491,14 @@ def _versions(ascend: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
     cann = _text(ascend.get("cann_version"))
     chip = _text(ascend.get("chip_name") or ascend.get("npu_name"))
     devices = _text(ascend.get("device_count", ascend.get("npu_count")))
-    layout = _text(ascend.get("cann_layout"))
     return {
         "soc": _text(ascend.get("soc_version")),
+        "soc_family": _text(ascend.get("soc_family")),
         "chips": f"{chip} x{devices}" if chip and devices is not None else chip,
         "driver": _text(ascend.get("driver_version")),
         "firmware": _text(ascend.get("firmware_version")),
-        "cann": f"{cann} ({layout})" if cann and layout else cann,
+        "cann": cann,
+        "cann_layout": _text(ascend.get("cann_layout")),     # toolkit | cann: both are fine, shown, never compared
         "torch": _text(ascend.get("torch_version")),
         "torch_npu": _text(ascend.get("torch_npu_version")),
         "python": _text(ascend.get("python_version")),
@@ -517,16 +635,56 @@ def _stale_note(h: HostReport, verify: Mapping[str, Any]) -> str:
             f"{_text(verify.get('checked_at')) or 'time unknown'}) was of {h.verify_package}")
 
 
+def _facts_time(ascend: Mapping[str, Any]) -> datetime | None:
+    """When the cached facts were read: the later of their npu-smi probe and their package's install (None: unknown)."""
+    pkg = ascend.get("fa_package") if isinstance(ascend.get("fa_package"), Mapping) else {}
+    times = [t for t in (_when(ascend.get("npu_probed_at")), _when(pkg.get("installed_at"))) if t is not None]
+    return max(times) if times else None
+
+
+def package_after_facts(ascend: Mapping[str, Any], verify: Mapping[str, Any] | None,
+                        earlier: tuple[HostReport | None, str | None]) -> dict[str, Any] | None:
+    """The package a record newer than the cached facts names, when those facts name none: on a rerun that installed
+    nothing, the cache still holds the facts read before the install (the fast path reads none). First the host's
+    verification (it names the package it checked), else the previous report's row. None: nothing newer is known."""
+    facts_at = _facts_time(ascend)
+    if facts_at is None:
+        return None
+    if isinstance(verify, Mapping):
+        recipe, sha = _verified_package(verify)
+        checked = _when(verify.get("checked_at"))
+        if (recipe or sha) and checked is not None and checked > facts_at:
+            return {"recipe": recipe, "sha256": sha, "installed_at": None, "source": "verification record",
+                    "build_key": None,
+                    "note": f"{_pkg_name(recipe, sha)} verified at {_text(verify.get('checked_at'))}, after these facts "
+                            "were cached (ascend-fa preflight reads them again)"}
+    before, before_at = earlier
+    when = _when(before_at)
+    if before is not None and when is not None and when > facts_at and before.versions.get("package") not in (None, "-"):
+        return {"recipe": before.versions.get("package"), "sha256": before.package_sha256, "source": "previous report",
+                "installed_at": before.package_installed_at, "build_key": before.versions.get("build_key"),
+                "note": f"{before.versions.get('package')} in the report of {before_at}, newer than these facts "
+                        "(ascend-fa preflight reads them again)"}
+    return None
+
+
 def apply_verification(h: HostReport, ascend: Mapping[str, Any], verify: Mapping[str, Any] | None,
-                       rollout: Mapping[str, Any] | None) -> None:
+                       rollout: Mapping[str, Any] | None,
+                       earlier: tuple[HostReport | None, str | None] = (None, None)) -> None:
     """The package the host has now and the verification that belongs to it (cards, verdict), or the stale one kept
     aside (``stale_verify``) with a note saying which package it was of."""
     pkg = current_package(ascend, rollout)
+    if pkg["recipe"] is None and pkg["sha256"] is None and pkg["source"] == "facts":
+        pkg = package_after_facts(ascend, verify, earlier) or pkg
     h.package_sha256, h.package_installed_at, h.package_source, h.package_note = (
         pkg["sha256"], pkg["installed_at"], pkg["source"], pkg["note"])
     if pkg["source"] == "upgrade record":   # the cached build key is the old package's: none is known for this one
         h.versions["package"], h.versions["build_key"] = pkg["recipe"] or "-", None
         h.package_state, h.package_detail = ("installed" if pkg["recipe"] else "absent"), pkg["note"]
+    elif pkg["source"] in ("verification record", "previous report"):
+        h.versions["package"] = pkg["recipe"] or _pkg_name(None, pkg["sha256"])
+        h.versions["build_key"] = h.versions.get("build_key") or pkg["build_key"]
+        h.package_state, h.package_detail = "installed", pkg["note"]
     if not verify:
         h.cards = build_cards(ascend, None)
         return
@@ -544,7 +702,8 @@ def apply_verification(h: HostReport, ascend: Mapping[str, Any], verify: Mapping
 
 
 def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, Any] | None,
-               run: Mapping[str, Any] | None = None, rollout: Mapping[str, Any] | None = None) -> HostReport:
+               run: Mapping[str, Any] | None = None, rollout: Mapping[str, Any] | None = None,
+               earlier: tuple[HostReport | None, str | None] = (None, None)) -> HostReport:
     facts = facts or {}
     ascend = facts.get("ascend") if isinstance(facts.get("ascend"), Mapping) else {}
     h = HostReport(host=host, has_facts=bool(ascend))
@@ -557,7 +716,7 @@ def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, 
                               else [p for p in h.problems if p.get("severity") == "error"]) if isinstance(p, Mapping)]
     h.errors = [e for e in _list(ascend.get("errors")) if isinstance(e, Mapping)]
     h.rollout = rollout if isinstance(rollout, Mapping) else None
-    apply_verification(h, ascend, verify if isinstance(verify, Mapping) else None, h.rollout)
+    apply_verification(h, ascend, verify if isinstance(verify, Mapping) else None, h.rollout, earlier)
     if run:
         h.run_state, h.run_message = run.get("state"), _text(run.get("message"))
     h.change = _text(facts.get("fa_rollout_result"))
@@ -588,7 +747,7 @@ def flag_outliers(hosts: Sequence[HostReport], ratio: float = OUTLIER_RATIO, z_m
         peers, label = (members, group) if len(members) >= MIN_GROUP else (fleet, "fleet")
         if len(peers) < MIN_GROUP:
             continue
-        lat = [c.latency_ms for _, c in peers if c.latency_ms is not None]
+        lat = [c.latency_ms for _host, c in peers if c.latency_ms is not None]
         med = statistics.median(lat)
         mad = statistics.median([abs(x - med) for x in lat])
         for h, c in members:
@@ -637,9 +796,17 @@ def bench_rows(bench: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
 def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: str | os.PathLike[str] | None = None,
                  hosts: Iterable[str] | None = None, run: Mapping[str, Mapping[str, Any]] | None = None,
                  title: str = "ascend-fa fleet report",
-                 run_facts: Mapping[str, Mapping[str, Any]] | None = None) -> FleetReport:
+                 run_facts: Mapping[str, Mapping[str, Any]] | None = None,
+                 header: Mapping[str, Any] | None = None, previous: FleetReport | None = None,
+                 since_last: bool = True) -> FleetReport:
     """The fleet model. ``hosts``: only these (in this order); default every host with facts or results.
-    ``run``: host -> {state, message} of the run that just ended; ``run_facts``: host -> facts its events carried."""
+    ``run``: host -> {state, message} of the run that just ended; ``run_facts``: host -> facts its events carried;
+    ``header``: the run (see :data:`HEADER_FIELDS`; any may be None). ``previous``: the report to compare with
+    (default, with ``since_last``: ``<results_dir>/report.json`` as it is now, before this report replaces it)."""
+    if previous is None and since_last:
+        previous = previous_report(results_dir)
+    before = {h.host: h for h in previous.hosts} if previous is not None else {}
+    prev_at = previous.generated_at if previous is not None else None
     facts = load_facts(facts_dir)
     for host, extra in (run_facts or {}).items():
         facts[host] = merge_run_facts(facts.get(host), extra)
@@ -651,7 +818,8 @@ def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: s
         {h for h, f in facts.items() if isinstance(f.get("ascend"), Mapping)} | set(verify) | set(run))
     reports = []
     for name in names:
-        h = build_host(name, facts.get(name), verify.get(name), run.get(name), upgrade.get(name))
+        h = build_host(name, facts.get(name), verify.get(name), run.get(name), upgrade.get(name),
+                       earlier=(before.get(name), prev_at))
         h.bench = bench.get(name)
         reports.append(h)
     outliers = flag_outliers(reports)
@@ -659,37 +827,77 @@ def build_report(facts_dir: str | os.PathLike[str] | None = None, results_dir: s
         for c in h.cards:
             c.status = card_status(c)
         h.status = host_status(h)
+    gone = compare_previous(reports, previous)
     return FleetReport(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         facts_dir=str(facts_dir) if facts_dir else None, results_dir=str(results_dir) if results_dir else None,
         hosts=reports, outliers=outliers, bench=bench_rows({h: b for h, b in bench.items() if h in names}),
-        title=title,
+        title=title, header=run_header(header), previous_at=prev_at, gone=gone,
     )
 
 
-NOT_COMPARED = frozenset({"soc", "chips"})       # a mixed fleet is normal: no highlight for the hardware
-PER_SOC = frozenset({"build_key"})               # one build per SoC family: compare within the same SoC only
+HEADER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("playbook", "playbook"), ("recipe", "recipe"), ("tag", "tag"), ("commit", "commit"), ("limit", "limit"),
+    ("tags", "tags"), ("skip_tags", "skip tags"), ("check", "check mode"), ("started", "started"),
+    ("finished", "finished"), ("duration_s", "duration"), ("runner", "runner"),
+)
+
+
+def run_header(header: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The run header as plain data: the known fields (text, a number, a bool or a list of text; anything else as
+    text), unknown keys dropped, None when there is no header."""
+    if not isinstance(header, Mapping):
+        return None
+    out: dict[str, Any] = {}
+    for key, _label in HEADER_FIELDS:
+        v = header.get(key)
+        if isinstance(v, list | tuple):
+            out[key] = [_text(x) for x in v]
+        elif isinstance(v, bool) or v is None:
+            out[key] = v
+        else:
+            out[key] = _scalar(v)
+    return out
+
+
+# Versions that must agree across the hosts of one SoC family: one build key is one (SoC, CANN, arch) and its package
+# is built against one CANN; torch_npu pairs with one torch; a driver older than its peers' is the usual drift. Other
+# fields may differ legitimately and are never highlighted: the hardware (a mixed fleet), firmware, python, arch, the
+# CANN layout (toolkit before 8.5, cann from 8.5: the same CANN either way) and the build key (it follows the SoC).
+MUST_AGREE: tuple[str, ...] = ("driver", "cann", "torch", "torch_npu", "package")
+
+
+def _family(h: HostReport) -> str:
+    return str(h.versions.get("soc_family") or h.versions.get("soc") or "fleet")
 
 
 def differing(hosts: Sequence[HostReport]) -> dict[str, dict[str, bool]]:
-    """host -> field -> True where the value differs from the most common one among its peers (the fleet, or for
-    the build key the hosts with the same SoC): the versions worth a second look."""
+    """host -> field -> True where a version that must agree (:data:`MUST_AGREE`) is not the one most hosts of the
+    same SoC family have (every host of a tie): the versions worth a second look."""
     out: dict[str, dict[str, bool]] = {h.host: {} for h in hosts}
-    with_facts = [h for h in hosts if h.has_facts]
-    for key, _ in VERSION_FIELDS:
-        if key in NOT_COMPARED:
-            continue
-        groups: dict[Any, list[HostReport]] = {}
-        for h in with_facts:
-            groups.setdefault(h.versions.get("soc") if key in PER_SOC else None, []).append(h)
-        for members in groups.values():
-            values = Counter(h.versions.get(key) for h in members)
+    groups: dict[str, list[HostReport]] = {}
+    for h in hosts:
+        if h.has_facts:
+            groups.setdefault(_family(h), []).append(h)
+    fleet = {key: Counter(h.versions.get(key) for members in groups.values() for h in members) for key in MUST_AGREE}
+    for members in groups.values():
+        for key in MUST_AGREE:
+            values = Counter(h.versions.get(key) for h in members).most_common()
             if len(values) <= 1:
                 continue
-            common = values.most_common(1)[0][0]
+            common = _majority(values, fleet[key])
             for h in members:
                 out[h.host][key] = h.versions.get(key) != common
     return out
+
+
+def _majority(values: list[tuple[Any, int]], fleet: Counter) -> Any:
+    """The value most members have; a tie goes to the one most of the fleet has; still a tie: none (all differ)."""
+    if values[0][1] > values[1][1]:
+        return values[0][0]
+    tied = sorted((fleet[v] for v, n in values if n == values[0][1]), reverse=True)
+    best = [v for v, n in values if n == values[0][1] and fleet[v] == tied[0]]
+    return best[0] if len(best) == 1 else object()
 
 
 # ------------------------------------------------------------------------------------------------ terminal
@@ -726,9 +934,9 @@ def terminal_table(report: FleetReport) -> Any:
     for col, kw in (("host", {"no_wrap": True}), ("status", {}), ("SoC", {}), ("cards", {"no_wrap": True}),
                     ("pass", {"justify": "right"}), ("lat ms med/max", {"justify": "right"}), ("served by", {}),
                     ("vs CANN", {"justify": "right"}), ("CANN", {}),
-                    ("driver", {}), ("package", {}), ("run", {})):
+                    ("driver", {}), ("package", {}), ("run", {}), ("since last run", {})):
         t.add_column(col, **kw)
-    for h in report.hosts:
+    for h in ordered(report.hosts):
         lat = h.latencies()
         verified = sum(1 for c in h.cards if c.verify != "none")
         package = h.versions.get("package")
@@ -740,8 +948,21 @@ def terminal_table(report: FleetReport) -> Any:
             _cell(h.versions.get("cann")), _cell(h.versions.get("driver")),
             _cell(f"{package or '-'}{' (not verified since install)' if h.verify_state == 'stale' else ''}"),
             _cell(f"{h.run_state or '-'}{f' ({h.change})' if h.change else ''}"),
+            _cell(since_text(h)),
         )
     return t
+
+
+def since_text(h: HostReport) -> str:
+    """The "since last run" cell: ``-`` (no previous report), ``no change``, or what changed."""
+    if h.since_state == "none":
+        return "-"
+    return "; ".join(h.since) or "no change"
+
+
+def fix_line(p: Mapping[str, Any]) -> str:
+    """A problem with its fix on the same line: ``[error] SoC: ascend310p3 (needs ...) -> fix: remove ...``."""
+    return problem_line(p) + (f" -> fix: {p.get('fix')}" if p.get("fix") else "")
 
 
 def host_note(h: HostReport) -> str:
@@ -783,13 +1004,23 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
         console = Console()
         if not console.is_terminal:   # a pipe or a CI log: no 80-column wrap
             console = Console(width=200)
+    items = header_items(report.header)
+    if items:
+        console.print(Text(shorten(" | ".join(f"{label} {text}" for _key, label, text in items), 600)), highlight=False)
     console.print(terminal_table(report))
     console.print(report.summary_line(), highlight=False, markup=False)
-    for h in report.hosts:
-        note = shorten(host_note(h))
-        if note and h.status != "ok":
-            console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")), f" {shorten(h.host, 120)}: {note}"),
-                          highlight=False)
+    for h in ordered(report.hosts):
+        d = host_details(h)
+        blocking_only = d["note"] == "; ".join(problem_line(p) for p in h.blocking)   # the problems say it below
+        if d["note"] and h.status != "ok" and not blocking_only:
+            console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")),
+                                        f" {shorten(h.host, 120)}: {shorten(d['note'])}"), highlight=False)
+        for p in d["problems"]:
+            console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")),
+                                        f" {shorten(h.host, 120)}: {shorten(fix_line(p), 400)}"), highlight=False)
+    if report.gone:
+        console.print(Text(shorten(f"in the previous report, not in this one: {', '.join(report.gone)}", 400)),
+                      highlight=False)
     for o in report.outliers:
         console.print(Text.assemble(("outlier", "yellow"), f": {shorten(o['host'], 120)} card {o['card']}: "
                                     f"{o['latency_ms']:.3g} ms = {o['ratio']:.2f}x the {shorten(o['group'], 80)} "
@@ -815,7 +1046,7 @@ def bench_plot(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int 
     for cfg in configs:
         mine = [r for r in usable if (r["batch"], r["seq"]) == cfg]
         med[cfg] = {k: (statistics.median(v) if (v := [x for r in mine if (x := _num(r.get(k))) is not None]) else None)
-                    for k, _, _ in PLOT_SERIES}
+                    for k, _label, _colour in PLOT_SERIES}
         oom[cfg] = any(r.get("standard_oom") is True for r in mine)
     top = max([v for m in med.values() for v in m.values() if v is not None and v > 0] or [1.0])
     left, bottom, pad = 60, 40, 20
@@ -828,7 +1059,7 @@ def bench_plot(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int 
         "ticks": [{"y": base - plot_h * i / 4, "label": f"{top * i / 4:.3g}"} for i in range(5)],
         "ylabel_y": pad + plot_h / 2, "bars": [], "oom": [], "groups": [],
         "legend": [{"x": left + 10 + si * 170, "y": height - 16, "fill": colour, "label": label}
-                   for si, (_, label, colour) in enumerate(PLOT_SERIES)],
+                   for si, (_key, label, colour) in enumerate(PLOT_SERIES)],
     }
     for gi, cfg in enumerate(configs):
         x0 = left + gi * group_w + (group_w - 2 * bar_w) / 2
@@ -864,13 +1095,67 @@ def _px(v: Any) -> str:
     return f"{v:.1f}"
 
 
+def _duration(v: Any) -> str:
+    secs = _num(v)
+    if secs is None:
+        return str(v)
+    m, sec = divmod(int(round(secs)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else (f"{m}m {sec:02d}s" if m else f"{secs:.3g}s")
+
+
+def header_items(header: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(key, label, text) of each header field that has a value, in :data:`HEADER_FIELDS` order."""
+    out = []
+    for key, label in HEADER_FIELDS:
+        v = (header or {}).get(key)
+        if v is None or v == "" or v == []:
+            continue
+        if key == "check":
+            text = "yes: nothing was changed" if v is True else "no"
+        elif key == "duration_s":
+            text = _duration(v)
+        elif isinstance(v, list | tuple):
+            text = ", ".join(str(x) for x in v)
+        else:
+            text = str(v)
+        out.append((key, label, shorten(text, 300)))
+    return out
+
+
+def host_problems(h: HostReport) -> list[Mapping[str, Any]]:
+    """Preflight's problems, blocking ones first, each once (``fa_blocking`` may hold some that are not in
+    ``fa_problems``)."""
+    seen, out = set(), []
+    for p in [*h.blocking, *h.problems]:
+        key = json.dumps(p, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def host_details(h: HostReport) -> dict[str, Any]:
+    """What the page says about a host beside its tables: the one note, every problem with its fix, and the other
+    notes (stale verification, package record, unsupported SoC, facts errors)."""
+    note = host_note(h) if h.status != "ok" or h.verify_state == "stale" else ""
+    lines = [x for x in (h.verify_note, h.package_note if h.package_source != "facts" or h.verify_state != "current"
+                         else None) if x and x != note]
+    if h.fa_supported is False and h.fa_supported_reason:
+        lines.append(f"FlashAttention not supported: {h.fa_supported_reason}")
+    lines += [f"{e.get('source')}: {e.get('reason')}" for e in h.errors]
+    return {"note": note, "problems": host_problems(h), "lines": lines}
+
+
 def render_html(report: FleetReport) -> str:
     """The whole report as one HTML page (inline CSS and SVG; nothing fetched when it is opened; every value
-    autoescaped by the template)."""
+    autoescaped by the template). Hosts in :func:`ordered` order: failures first."""
     tpl = _env().get_template(TEMPLATE)
-    return tpl.render(report=report, summary=report.summary(), hosts=report.hosts, max_cards=report.max_cards,
-                      version_fields=VERSION_FIELDS, differs=differing(report.hosts),
-                      notes={h.host: host_note(h) for h in report.hosts},
+    hosts = ordered(report.hosts)
+    details = {h.host: host_details(h) for h in hosts}
+    return tpl.render(report=report, summary=report.summary(), hosts=hosts, max_cards=report.max_cards,
+                      version_fields=VERSION_FIELDS, differs=differing(report.hosts), header=header_items(report.header),
+                      notes_by_host={k: v for k, v in details.items() if v["note"] or v["problems"] or v["lines"]},
                       plot=bench_plot(report.bench) if report.bench else None)
 
 
@@ -879,6 +1164,32 @@ def write_json(report: FleetReport, path: str | os.PathLike[str]) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
     return p
+
+
+def _fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that ``cls`` (a dataclass) has: a report.json written by another version still loads."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def load_json(path: str | os.PathLike[str]) -> FleetReport:
+    """The FleetReport that :func:`write_json` wrote (``as_dict()`` of the result equals the file's, but for the
+    summary, which is computed). Raises OSError / ValueError when the file is missing or is not a report."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("hosts"), list):
+        raise ValueError(f"{path}: not an ascend-fa report.json (no hosts list)")
+    hosts = []
+    for raw in data["hosts"]:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("host"), str):
+            raise ValueError(f"{path}: a host entry without a name: {str(raw)[:80]}")
+        h = HostReport(**_fields(HostReport, raw))
+        h.cards = [Card(**_fields(Card, c)) for c in _list(raw.get("cards")) if isinstance(c, Mapping) and "card" in c]
+        hosts.append(h)
+    rep = FleetReport(generated_at=str(data.get("generated_at") or ""), facts_dir=data.get("facts_dir"),
+                      results_dir=data.get("results_dir"), hosts=hosts,
+                      **_fields(FleetReport, {k: v for k, v in data.items()
+                                              if k in ("outliers", "bench", "title", "header")}))
+    return rep
 
 
 def write_html(report: FleetReport, path: str | os.PathLike[str]) -> Path:

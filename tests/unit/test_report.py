@@ -108,18 +108,20 @@ def test_outliers_need_enough_peers():
 def test_versions_and_differences(rep):
     hosts = by_host(rep)
     v = hosts["atlas-a2-001"].versions
-    assert v["chips"] == "910B3 x8" and v["cann"] == "8.5.0 (cann)" and v["package"] == "ops-transformer-v9.0.1"
-    assert v["build_key"] == "ab12cd34ef56ab78"
+    assert v["chips"] == "910B3 x8" and v["cann"] == "8.5.0" and v["cann_layout"] == "cann"
+    assert v["package"] == "ops-transformer-v9.0.1" and v["build_key"] == "ab12cd34ef56ab78"
     diff = report.differing(rep.hosts)
+    # the two A2 hosts tie on torch_npu (2.9.0 / 2.8.0): the fleet's majority (2.9.0) breaks the tie
     assert diff["atlas-a2-002"]["torch_npu"] is True and diff["atlas-a2-001"]["torch_npu"] is False
-    assert diff["atlas-310p-001"]["cann"] is True
+    assert not diff["atlas-310p-001"].get("cann")                 # alone in its SoC family: nothing to agree with
     assert not diff["atlas-a3-001"].get("soc") and not diff["atlas-a3-001"].get("build_key")   # its own SoC group
 
 
 def test_summary(rep):
     s = rep.summary()
     assert s == {"hosts": 4, "hosts_ok": 1, "hosts_warn": 1, "hosts_failed": 2, "hosts_unverified": 0, "cards": 34,
-                 "cards_passed": 31, "cards_failed": 1, "cards_unverified": 2, "cards_unhealthy": 1, "outliers": 1}
+                 "cards_passed": 31, "cards_failed": 1, "cards_unverified": 2, "cards_unhealthy": 1, "outliers": 1,
+                 "hosts_converged": 1, "hosts_changed_since_last": 0}
     assert rep.summary_line().startswith("4 hosts: 1 ok, 1 warning, 2 failed")
 
 
@@ -229,3 +231,28 @@ def test_run_facts_override_the_cache():
     assert h.change == "installed" and h.blocking == [] and h.problems     # problems stay as notes
     removed = report.merge_run_facts(cached, {"fa_installed": None})
     assert removed["ascend"]["fa_package_state"] == "absent"
+
+
+# ------------------------------------------------------------------------------------------------ header and round trip
+HEADER = {"playbook": "deploy_fa.yml", "recipe": "fa-2.3.0", "tag": "v2.3.0", "commit": "96e6a67", "limit": "atlas-a2*",
+          "tags": ["install", "verify"], "skip_tags": None, "check": False, "started": "2026-11-29T05:00:00Z",
+          "finished": "2026-11-29T05:12:30Z", "duration_s": 750.4, "runner": "ansible-playbook"}
+
+
+def test_header_is_kept_and_round_trips_through_json(tmp_path):
+    """build -> write_json -> load_json -> as_dict is what was built (the CLI prints the report the callback wrote)."""
+    built = report.build_report(FACTS, RESULTS, run=RUN, header={**HEADER, "password": "s3cret"})
+    assert built.header == HEADER                                      # an unknown key is not carried
+    path = report.write_json(built, tmp_path / "report.json")
+    loaded = report.load_json(path)
+    assert loaded.as_dict() == json.loads(path.read_text())
+    assert loaded.as_dict() == json.loads(json.dumps(built.as_dict(), default=str))
+    assert isinstance(loaded.hosts[0].cards[0], report.Card) and loaded.summary() == built.summary()
+    assert report.render_html(loaded) and "s3cret" not in path.read_text()
+
+
+def test_no_header_is_none_and_a_foreign_file_is_refused(tmp_path):
+    assert report.build_report(FACTS, RESULTS).header is None
+    (tmp_path / "x.json").write_text('{"not": "a report"}')
+    with pytest.raises(ValueError, match="not an ascend-fa report.json"):
+        report.load_json(tmp_path / "x.json")
