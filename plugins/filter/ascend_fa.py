@@ -185,6 +185,17 @@ def fa_steps(run_tags: list[str] | None, skip_tags: list[str] | None = None) -> 
     return {"build": selected("build"), "install": selected("install"), "verify": selected("verify")}
 
 
+def fa_run_summary(hosts_all: list[str], hosts_left: list[str] | None = None, hostvars=None, recipe=None,
+                   check: bool = False) -> dict:
+    """The run summary the final play publishes with set_stats (key ``ascend_fa``), for AWX workflows to branch on:
+    ``ansible_play_hosts_all | ascend.fa.fa_run_summary(ansible_play_hosts, hostvars, fa_recipe, ansible_check_mode)``.
+    Logic in plugin_utils/records.py (play_summary): counts by state, failed and unreachable hosts, rollout results."""
+    from ansible_collections.ascend.fa.plugins.plugin_utils import records
+
+    return records.play_summary(list(hosts_all or []), list(hosts_left or []), hostvars, recipe, bool(check),
+                                records.LIVE)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -209,4 +220,5 @@ class FilterModule:
             "fa_steps": fa_steps,
             "fa_settings_problems": fa_settings_problems,
             "fa_settings_deprecations": fa_settings_deprecations,
+            "fa_run_summary": fa_run_summary,
         }
