@@ -493,7 +493,7 @@ def _fault_disk_full(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
 def _fault_clear(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
     actions = ["disk-clear"] if config.get("disk_full") else []
     config.update(health={}, hbm_used_mb={}, faults=[], down=None, slow=None, disk_full=None, network="online",
-                  proxy_url=None)
+                  proxy_url=None, ops_sudo_password=None)
     return [*actions, "undo-served-by"]
 
 
@@ -512,6 +512,15 @@ def _fault_build_proxy_only(config: dict[str, Any], kw: dict[str, Any]) -> list[
         normalize(config)
     except ValueError as exc:
         raise SimError(f"build-proxy-only: {exc}") from None
+    return []
+
+
+def _fault_sudo_password(config: dict[str, Any], kw: dict[str, Any]) -> list[str]:
+    """The non-root SSH user ``ops`` must give its password to sudo (sim-apply ensure_ops): Ansible needs -K."""
+    password = kw.get("password")
+    if not isinstance(password, str) or not password:
+        raise SimError("sudo-password: give the password (password=..., or --password-file on the command line)")
+    config["ops_sudo_password"] = password
     return []
 
 
@@ -537,6 +546,7 @@ FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[str]]] = {
     "kernel-bin-missing": _action("kernel-bin-missing"),
     "build-offline": _fault_build_offline,
     "build-proxy-only": _fault_build_proxy_only,
+    "sudo-password": _fault_sudo_password,
     "host-down": _fault_host_down,
     "partition": _fault_partition,
     "slow-host": _fault_slow_host,
@@ -553,7 +563,8 @@ def apply_fault(config: dict[str, Any], fault: str, **kw: Any) -> tuple[dict[str
         raise SimError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     new = json.loads(json.dumps(config))
     actions = FAULTS[fault](new, kw)
-    entry = {"fault": fault, **{k: v for k, v in kw.items() if v is not None and k != "now"}}
+    entry = {"fault": fault, **{k: "***" if k == "password" else v for k, v in kw.items()
+                                if v is not None and k != "now"}}
     new["fault_log"] = [*new.get("fault_log", []), entry]
     normalize(new)
     return new, actions
@@ -588,6 +599,7 @@ def inject_fault(dir: str | Path, host: str | int, fault: str, **kw: Any) -> dic
     ``custom-path-other-vendor`` (a working vendor other_transformer first in ASCEND_CUSTOM_OPP_PATH through
     /etc/profile.d), ``kernel-bin-missing`` (our kernel binaries/configs for the host's SoC removed),
     ``build-offline`` / ``build-proxy-only`` (proxy=URL: host.json network for the simulated build),
+    ``sudo-password`` (password=...: the non-root SSH user ``ops`` must give it to sudo; logged as ``***``),
     ``clear`` (every fault above undone; a host that was down answers again before this returns). See the comment
     above ``_fault_host_down`` and docs/faults.md.
     """
@@ -687,6 +699,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(CANN opp/vendors); default state")
     f.add_argument("--free-kb", type=int, help="disk-full: KiB left free (16)")
     f.add_argument("--proxy", help="build-proxy-only: the proxy URL (http://127.0.0.1:3128)")
+    f.add_argument("--password-file", help="sudo-password: a file whose first line is ops's sudo password")
     lst = sub.add_parser("list", help="list fleets known to podman")
     lst.add_argument("--json", action="store_true")
     return parser
@@ -697,6 +710,9 @@ def _cli_fault_kw(args: argparse.Namespace) -> dict[str, Any]:
                                                         "target", "free_kb", "proxy")}
     if args.npu is not None:
         kw["npu"] = args.npu if args.npu == "all" else int(args.npu)
+    if args.password_file:
+        lines = Path(args.password_file).read_text().splitlines()
+        kw["password"] = lines[0] if lines else ""
     return {k: v for k, v in kw.items() if v is not None}
 
 

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -290,6 +291,7 @@ def ensure_driver(node: Node) -> None:
     if node.root == Path("/"):
         ensure_user()
         ensure_trainer()
+        ensure_ops(node)
 
 
 # A non-root user who trains on the node (issue 21 item 8): the installed package must be usable by such a process.
@@ -304,6 +306,91 @@ def ensure_trainer() -> None:
     if subprocess.run(["id", TRAINER], capture_output=True, check=False).returncode != 0:
         subprocess.run(["useradd", "-m", "-u", str(TRAINER_UID), "-U", "-s", "/bin/bash", TRAINER],
                        capture_output=True, check=False)
+
+
+# The non-root SSH user of a site that forbids root logins (issue 22 item 5): ``ops`` logs in with the fleet's key and
+# becomes root through sudo (Ansible's become). host.json ``ops_sudo_password``: null = NOPASSWD; a string = sudo asks
+# for ops's own password (sudoers(5): without NOPASSWD "the user must authenticate themselves", with their password).
+OPS = "ops"
+OPS_UID = 1001
+OPS_HOME = "/home/ops"
+OPS_SUDOERS = "/etc/sudoers.d/ascend-sim-ops"
+ROOT_KEYS = "/root/.ssh/authorized_keys"   # the fleet's public key, bind-mounted by ascend_sim.fleet
+
+
+def render_ops_sudoers(password_required: bool) -> str:
+    """The sudoers.d drop-in for ops (sudo reads /etc/sudoers.d through Debian's ``@includedir``)."""
+    tag = "" if password_required else "NOPASSWD: "
+    return (f"# {HEADER}: the non-root SSH user; host.json ops_sudo_password null: NOPASSWD\n"
+            f"{OPS} ALL=(ALL:ALL) {tag}ALL\n")
+
+
+def _run_checked(argv: Sequence[str], stdin: str | None = None) -> None:
+    proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+def shadow_field(shadow: str, user: str) -> str:
+    """The password field of ``user`` in /etc/shadow text ("" when the user has no line)."""
+    for line in shadow.splitlines():
+        fields = line.split(":")
+        if len(fields) > 1 and fields[0] == user:
+            return fields[1]
+    return ""
+
+
+def _ops_password(node: Node) -> None:
+    """ops's /etc/shadow entry: ``*`` (no password login, not locked) or the hash of host.json's password.
+
+    Not ``!`` (what useradd leaves): with ``UsePAM no`` (image.py SSHD_CONF) sshd refuses every login, keys included,
+    to an account whose password field starts with ``!`` ("User ops not allowed because account is locked":
+    openssh-portable auth.c allowed_user(), LOCKED_PASSWD_PREFIX on Linux)."""
+    password = node.host.get("ops_sudo_password")
+    want = hashlib.sha256(password.encode()).hexdigest() if password else "*"
+    field = shadow_field(node.path("/etc/shadow").read_text(), OPS)
+    # a hash (not "*", not locked "!...") is ours when state says so: chpasswd salts, so the hash cannot be compared
+    if node.state.get("ops_password") == want and (field == "*" if not password else field[:1] not in ("", "*", "!")):
+        return
+    if password:
+        _run_checked(["chpasswd"], stdin=f"{OPS}:{password}\n")   # on stdin, never on a command line
+    else:
+        _run_checked(["usermod", "-p", "*", OPS])
+    node.state["ops_password"] = want
+    node.changes.append(f"{OPS}: sudo {'asks for a password' if password else 'NOPASSWD'}")
+
+
+def _ops_authorized_keys(node: Node) -> None:
+    """The fleet's key in ~ops/.ssh/authorized_keys, owned by ops, 0600; ~ops and ~ops/.ssh not writable by others.
+
+    sshd's StrictModes (default yes) refuses an authorized_keys that it, ~/.ssh or the home folder can be written by
+    others or is owned by someone other than the user or root (sshd_config(5) StrictModes, sshd(8) FILES)."""
+    keys = node.path(ROOT_KEYS)
+    if not keys.is_file():
+        return
+    ssh_dir = node.path(OPS_HOME) / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = ssh_dir / "authorized_keys"
+    node.write(target, keys.read_bytes(), 0o600)
+    gid = pwd.getpwnam(OPS).pw_gid
+    for path, mode in ((node.path(OPS_HOME), 0o750), (ssh_dir, 0o700), (target, 0o600)):
+        st = path.stat()
+        if (st.st_uid, st.st_gid) != (OPS_UID, gid):
+            os.chown(path, OPS_UID, gid)
+            node.changes.append(f"chowned {path} to {OPS}")
+        if st.st_mode & 0o777 != mode:
+            path.chmod(mode)
+            node.changes.append(f"chmod {mode:o} {path}")
+
+
+def ensure_ops(node: Node) -> None:
+    """User ``ops`` (uid 1001, /bin/bash) who logs in with the fleet's key and sudoes to root."""
+    if subprocess.run(["id", OPS], capture_output=True, check=False).returncode != 0:
+        _run_checked(["useradd", "-m", "-d", OPS_HOME, "-u", str(OPS_UID), "-U", "-s", "/bin/bash", OPS])
+        node.changes.append(f"added user {OPS}")
+    _ops_password(node)
+    node.write(node.path(OPS_SUDOERS), render_ops_sudoers(bool(node.host.get("ops_sudo_password"))), 0o440)
+    _ops_authorized_keys(node)
 
 
 def ensure_user() -> None:
@@ -449,6 +536,11 @@ def ensure_npu_smi(node: Node) -> None:
         node.note(remove(link), "removed npu-smi")
     else:
         node.note(symlink(link, str(Path(NODE_DIR) / "npu-smi")), "linked npu-smi")
+
+
+def ensure_scontrol(node: Node) -> None:
+    """Slurm's scontrol stand-in (``ascend_sim/node/scontrol``: node state in a file, real output and errors)."""
+    node.note(symlink(node.path("/usr/local/bin/scontrol"), str(Path(NODE_DIR) / "scontrol")), "linked scontrol")
 
 
 def ensure_python(node: Node) -> None:
@@ -951,6 +1043,7 @@ def apply(host: dict[str, Any], root: Path = Path("/"), node_dir: Path = Path(NO
     else:
         ensure_cann(node)
     ensure_npu_smi(node)
+    ensure_scontrol(node)
     ensure_python(node)
     ensure_sshd_state(node)
     ensure_slow(node)

@@ -92,6 +92,8 @@ DEFAULTS: dict[str, Any] = {
     # build.sh fetches googletest, protobuf, abseil, json, makeself unless --cann_3rd_lib_path: ascend-facts 9.4)
     "network": "online",  # online | offline | proxy (only proxy_url reaches the internet)
     "proxy_url": None,  # e.g. "http://proxy.example:3128" (network: proxy)
+    # the non-root SSH user ``ops`` (sim-apply ensure_ops): null: sudo NOPASSWD; a string: sudo asks ops for it
+    "ops_sudo_password": None,
 }
 
 # What the slow-host fault can slow down: every command over SSH (root's login shell), npu-smi, and the torch_npu
@@ -158,6 +160,10 @@ def _check_network(host: dict[str, Any]) -> None:
 
 def _check_fault_keys(host: dict[str, Any]) -> None:
     _check_network(host)
+    pw = host["ops_sudo_password"]
+    # chpasswd(8) reads "user:password" lines: a newline or NUL would end or cut the line
+    if pw is not None and (not isinstance(pw, str) or not pw or any(c in pw for c in "\n\r\0")):
+        raise HostConfigError("ops_sudo_password must be null or a non-empty string on one line")
     down, slow, disk = host["down"], host["slow"], host["disk_full"]
     if down is not None and (not isinstance(down, dict) or down.get("kind") not in DOWN_KINDS
                              or not isinstance(down.get("until"), (int, float, type(None)))):

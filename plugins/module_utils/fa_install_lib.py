@@ -344,6 +344,11 @@ class Installer:
                     os.remove(partial)
                 raise InstallError(f"cannot keep the package as {kept}: {exc}; nothing was installed. Fix: free space "
                                    f"in {self.pkg_dir} (or set fa_state_dir on a larger file system) and rerun") from exc
+        # a transferred file belongs to the SSH user (ops with become): the kept copy, which a rollback later runs as
+        # root, must belong to the installing user (root), as after a root login, or that SSH user could swap it
+        st = os.stat(kept)
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            os.chown(kept, os.geteuid(), os.getegid())
         os.chmod(kept, 0o755)
         return kept
 
