@@ -92,7 +92,7 @@ def run_with_runner(a: argparse.Namespace, collector: Collector) -> int | None:
 
     result = runner.run_playbook(PLAYBOOK, a.inventory, limit=a.limit, on_event=collector,
                                  extra_args=_extra_vars(a.extra_vars), verbosity=a.verbose or None)
-    if result.exit_code >= EXIT_NOT_RUN and not collector.hosts:
+    if result.exit_code != 0 and not collector.hosts:   # ansible-playbook's status: no host ran, and not ok
         print(f"ascend-fa doctor: the run ended '{result.status}' (rc {result.rc}); artifacts: {result.artifact_dir}",
               file=sys.stderr)
         return EXIT_NOT_RUN

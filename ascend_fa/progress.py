@@ -9,8 +9,6 @@ summary line plus one line per failed host.
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import threading
 import time
@@ -19,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+# the failure message of an event: shared with the callback ascend.fa.fa_records (re-exported here)
+from ansible_collections.ascend.fa.plugins.plugin_utils.records import (  # noqa: F401
+    MAX_MESSAGE,
+    failure_message,
+    result_message,
+)
 from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
 # Roles that are plumbing, not phases: their tasks count towards the phase the host is in (or the next one).
@@ -26,8 +30,6 @@ from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_co
 # to the install/verify phase they run around.
 HIDDEN_PHASES = frozenset({"fa_common", "fa_rollout"})
 RESULT_EVENTS = frozenset({"runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"})
-LOOP_MESSAGES = frozenset({"One or more items failed", "All items completed"})
-MAX_MESSAGE = 400
 STATE_STYLES = {"running": "cyan", "ok": "green", "changed": "yellow", "failed": "bold red",
                 "unreachable": "bold magenta", "skipped": "dim", "waiting": "dim", "rescued": "yellow"}
 
@@ -42,47 +44,6 @@ def event_time(event: Mapping[str, Any]) -> float | None:
         return datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def _one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
-    s = re.sub(r"\s+", " ", strip_controls(text)).strip()     # host output: no escape sequence reaches the terminal
-    s = re.sub(r"^Task failed: (Action failed: )?", "", s)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def _last_line(text: Any) -> str:
-    lines = [ln for ln in str(text or "").splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def result_message(res: Mapping[str, Any]) -> str:
-    """A one-line reason from a task result: its msg, the failed loop item's, the tail of stderr."""
-    msg = res.get("msg")
-    if isinstance(msg, (list, tuple)):      # fail: msg given a list (e.g. one line per problem)
-        msg = "; ".join(str(m) for m in msg)
-    elif msg is not None and not isinstance(msg, str):
-        msg = json.dumps(msg, default=str) if isinstance(msg, dict) else str(msg)
-    if (not msg or msg in LOOP_MESSAGES) and isinstance(res.get("results"), list):
-        for item in res["results"]:
-            if isinstance(item, Mapping) and (item.get("failed") or item.get("unreachable")):
-                label = item.get("_ansible_item_label", item.get("item"))
-                return _one_line(f"item {label}: {result_message(item)}")
-    tail = _last_line(res.get("stderr")) or _last_line(res.get("stdout"))
-    if msg == "non-zero return code" or (not msg and tail):
-        return _one_line(f"{msg or 'failed'} (rc={res.get('rc')}): {tail}" if tail else f"{msg} (rc={res.get('rc')})")
-    return _one_line(msg if msg is not None else "failed")
-
-
-def failure_message(event: Mapping[str, Any]) -> str | None:
-    """``"<task>: <reason>"`` for a fatal failure or unreachable event; None for anything else (ignored errors too)."""
-    kind = event.get("event")
-    data = event.get("event_data") or {}
-    if kind not in ("runner_on_failed", "runner_on_unreachable"):
-        return None
-    if kind == "runner_on_failed" and data.get("ignore_errors"):
-        return None
-    reason = result_message(data.get("res") or {})
-    return f"{data['task']}: {reason}" if data.get("task") else reason
 
 
 def fmt_elapsed(seconds: float | None) -> str:
@@ -159,6 +120,7 @@ class ProgressModel:
     started: float | None = None
     ended: float | None = None
     stats: dict[str, dict[str, int]] | None = None
+    plays: int = 0
 
     # -------------------------------------------------------------------------------------------- public
     def apply(self, event: Mapping[str, Any]) -> list[Line]:
@@ -168,13 +130,14 @@ class ProgressModel:
             self.started = t
         data = event.get("event_data") or {}
         if kind == "playbook_on_play_start":   # the previous play is over: so are its hosts' phases
+            self.plays += 1
             self.play = data.get("play") or data.get("name")
             lines = [ln for hp in self.hosts.values() for ln in self._close_phase(hp, hp.last_seen)]
             return lines + ([Line("play", t, message=f"play: {self.play}")] if self.play else [])
         if kind == "playbook_on_stats":
             return self._finish(data, t)
         if kind == "playbook_on_no_hosts_matched":
-            return [Line("play", t, message="no hosts matched (check the inventory group and --limit)")]
+            return [Line("play", t, message=self._no_hosts_text())]
         host = data.get("host")
         if not host or not kind.startswith("runner_on_"):
             return []
@@ -198,6 +161,19 @@ class ProgressModel:
         return end - self.started
 
     # -------------------------------------------------------------------------------------------- internals
+    def _no_hosts_text(self) -> str:
+        """A play without hosts: the first one matched none (a wrong group or --limit); a later one has nothing left
+        to do (deploy's install play, when every host that passed preflight already has the package)."""
+        if self.plays <= 1:
+            return "no hosts matched (check the inventory group and --limit)"
+        states = [h.state for h in self.hosts.values()]
+        bad = sum(1 for s in states if s in ("failed", "unreachable"))
+        good = len(states) - bad
+        if not states:
+            return "nothing to install: every host is converged"
+        text = f"nothing to install: {good} host{'s' if good != 1 else ''} converged"
+        return text + (f", {bad} failed or unreachable" if bad else "")
+
     def _host(self, name: str) -> HostProgress:
         if name not in self.hosts:
             self.hosts[name] = HostProgress(name)

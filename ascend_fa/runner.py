@@ -1,8 +1,11 @@
 """Run ascend-fa playbooks through ansible-runner (its Python API and event stream).
 
-No SSH, forking or retry logic lives here: ``ansible_runner.run`` starts ``ansible-playbook`` with the repo's
-``ansible.cfg``, every event goes to the caller's ``on_event`` (the progress display), and the final stats become a
-:class:`RunResult` whose :attr:`RunResult.exit_code` is the number of failed + unreachable hosts.
+No SSH, forking or retry logic lives here: ``ansible_runner.run`` starts ``ansible-playbook`` in the caller's working
+folder with the ``ansible.cfg`` ansible itself would read there (:func:`config_file`; the repo's only when there is
+none), every event goes to the caller's ``on_event`` (the progress display), and the final stats become a
+:class:`RunResult` whose :attr:`RunResult.exit_code` is ansible-playbook's own exit status (:func:`exit_code`).
+Interactive runs (``--step``, the ``--list-*`` and ``--syntax-check`` modes) start ansible-playbook on the caller's
+terminal instead (:func:`run_direct`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +44,19 @@ PLAYBOOKS: dict[str, str] = {
     "doctor": "playbooks/doctor.yml",
 }
 
-MAX_EXIT = 125          # exit codes 1..125: that many failed/unreachable hosts (125: 125 or more)
-EXIT_NOT_RUN = 126      # the run did not complete: playbook missing, syntax error, runner error, timeout
-EXIT_CANCELED = 130     # interrupted (Ctrl-C)
+# Exit codes: ansible-playbook's own (ansible-core 2.19, lib/ansible/errors/__init__.py ExitCode, returned by
+# lib/ansible/cli/__init__.py cli_executor and the strategy's run(): unreachable wins over failed; checked by
+# running ansible-playbook in tests/unit/test_cli_dropin.py). The CLI returns ansible-playbook's rc where one ran.
+EXIT_OK = 0
+EXIT_ERROR = 1          # AnsibleError: missing playbook / -e @file, no host to target, inventory not parsed (rc 1)
+EXIT_HOST_FAILED = 2    # a host failed (ansible-playbook's argparse also exits 2 on an unknown option)
+EXIT_UNREACHABLE = 4    # a host was unreachable (ExitCode.HOST_UNREACHABLE)
+EXIT_PARSER_ERROR = 4   # a playbook (or, says the CLI, an inventory) that does not parse (ExitCode.PARSER_ERROR)
+EXIT_BAD_OPTIONS = 5    # ExitCode.INVALID_CLI_OPTION; the CLI's own usage errors
+EXIT_INTERRUPTED = 99   # ExitCode.KEYBOARD_INTERRUPT (Ctrl-C)
+EXIT_UNEXPECTED = 250   # ExitCode.UNKNOWN_ERROR; the CLI: ansible-runner could not run or finish it
+ANSIBLE_EXIT_CODES = frozenset({EXIT_OK, EXIT_ERROR, EXIT_HOST_FAILED, EXIT_UNREACHABLE, EXIT_BAD_OPTIONS,
+                                EXIT_INTERRUPTED, EXIT_UNEXPECTED})
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -69,16 +83,16 @@ def playbook_path(command: str, repo: Path = REPO) -> Path:
     return path
 
 
-def exit_code(failed_hosts: int, status: str, rc: int | None = 0) -> int:
-    """0: all ok. 1..125: that many failed + unreachable hosts (capped). 126: no host failed, yet the run did
-    not complete (syntax error, missing file, runner error, timeout). 130: canceled (Ctrl-C)."""
+def exit_code(status: str, rc: int | None) -> int:
+    """The CLI's exit status for a run through ansible-runner: ansible-playbook's own rc when it ran to its end
+    (0 ok, 1 error, 2 a host failed, 4 unreachable or parser error, 5 bad options, 99 interrupted, 250 unexpected);
+    99 when the run was canceled (Ctrl-C: ansible-runner stops ansible-playbook, rc 254); 250 when ansible-runner
+    could not run it or it ended otherwise (a signal, a timeout, an rc ansible-playbook does not use)."""
     if status == "canceled":     # an interrupted run is unfinished, whatever had failed by then
-        return EXIT_CANCELED
-    if failed_hosts > 0:
-        return min(failed_hosts, MAX_EXIT)
-    if status != "successful" or (rc or 0) != 0:
-        return EXIT_NOT_RUN
-    return 0
+        return EXIT_INTERRUPTED
+    if status in ("successful", "failed") and isinstance(rc, int) and 0 <= rc < 256:
+        return rc
+    return EXIT_UNEXPECTED
 
 
 @dataclass
@@ -96,10 +110,18 @@ class RunResult:
     artifact_dir: str | None = None
     seconds: float = 0.0
     no_hosts: bool = False    # the first play matched no host: nothing ran (empty group, --limit outside it)
+    started: float = 0.0      # wall clock (epoch seconds) when the run began
+    recap: bool = False       # ansible-playbook printed its recap (playbook_on_stats): the plays ran to their end
 
     @property
     def exit_code(self) -> int:
-        return exit_code(len(self.failed_hosts) + len(self.unreachable_hosts), self.status, self.rc)
+        """ansible-playbook's exit status (:func:`exit_code`)."""
+        return exit_code(self.status, self.rc)
+
+    @property
+    def failed_count(self) -> int:
+        """Hosts that failed or were unreachable (the summary says how many; the exit status does not)."""
+        return len(self.failed_hosts) + len(self.unreachable_hosts)
 
     def host_state(self, host: str) -> str:
         """ok | changed | failed | unreachable | not run, from the final stats."""
@@ -143,33 +165,101 @@ def ansible_cfg(repo: Path = REPO) -> configparser.ConfigParser:
     return cfg
 
 
+def config_file(repo: Path = REPO) -> tuple[Path, bool]:
+    """(the ansible.cfg of the run, whether it is the user's): the file ansible-playbook started in this working folder
+    reads -- ``$ANSIBLE_CONFIG``, ``./ansible.cfg`` (not in a world-writable folder), ``~/.ansible.cfg``,
+    ``/etc/ansible/ansible.cfg``, in ansible's own order (its ``find_ini_config_file``) -- else the repo's."""
+    from ansible.config.manager import find_ini_config_file
+
+    found = find_ini_config_file()
+    return (Path(found).resolve(), True) if found else (repo / "ansible.cfg", False)
+
+
+def config_values(path: Path, names: Sequence[str]) -> dict[str, Any]:
+    """Settings as ansible-playbook will see them: ``path`` with this process's environment over it (ansible's own
+    ConfigManager; a templated default such as ``{{ ANSIBLE_HOME ~ "/collections" }}`` is rendered here). None for a
+    setting ansible cannot read (ansible-playbook then stops on it with its own message)."""
+    from ansible.config.manager import ConfigManager
+
+    try:
+        manager = ConfigManager(conf_file=str(path))
+    except Exception:  # noqa: BLE001 - a broken ansible.cfg: ansible-playbook says what is wrong, in its own words
+        return dict.fromkeys(names)
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            value, origin = manager.get_config_value_and_origin(name)
+        except Exception:  # noqa: BLE001 - as above, for one bad setting
+            out[name] = None
+            continue
+        if origin == "default" and name == "COLLECTIONS_PATHS":
+            home = Path(str(manager.get_config_value("ANSIBLE_HOME"))).expanduser()
+            value = [str(home / "collections"), "/usr/share/ansible/collections"]
+        out[name] = value
+    return out
+
+
+def collections_root(repo: Path = REPO) -> Path | None:
+    """The folder holding ``ansible_collections/ascend/fa`` for this collection: ``<checkout>/.collections`` (a link
+    back to the checkout), or site-packages for an installed wheel; None when neither leads back to ``repo``."""
+    for root in (repo / ".collections", repo.parent.parent.parent):
+        link = root / "ansible_collections" / "ascend" / "fa"
+        if link.is_dir() and link.resolve() == repo.resolve():
+            return root
+    return None
+
+
+def finds_collection(paths: Sequence[str], scan_sys_path: bool, repo: Path = REPO) -> bool:
+    """Whether ansible, searching ``paths`` (then sys.path when it scans it), meets this very ascend.fa first."""
+    roots = [Path(p).expanduser() for p in paths] + ([Path(p) for p in sys.path if p] if scan_sys_path else [])
+    for root in roots:
+        coll = (root if root.name == "ansible_collections" else root / "ansible_collections") / "ascend" / "fa"
+        if coll.is_dir():
+            return coll.resolve() == repo.resolve()
+    return False
+
+
+RECORDS_CALLBACK = "ascend.fa.fa_records"
+
+
 def fact_cache_dir(env: Mapping[str, str] | None = None, repo: Path = REPO) -> Path:
-    """The jsonfile fact cache ansible uses: $ANSIBLE_CACHE_PLUGIN_CONNECTION, else ansible.cfg's
-    ``fact_caching_connection`` (relative paths are relative to the repo), else ``~/.cache/ascend-fa/facts``."""
+    """The jsonfile fact cache ansible uses: $ANSIBLE_CACHE_PLUGIN_CONNECTION, else the run's ansible.cfg's
+    ``fact_caching_connection`` (:func:`config_file`; relative: to the working folder, as ansible resolves it), else
+    ``~/.cache/ascend-fa/facts``."""
     env = os.environ if env is None else env
-    value = env.get("ANSIBLE_CACHE_PLUGIN_CONNECTION") or ansible_cfg(repo).get(
-        "defaults", "fact_caching_connection", fallback="~/.cache/ascend-fa/facts")
+    value = env.get("ANSIBLE_CACHE_PLUGIN_CONNECTION")
+    if not value:
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(config_file(repo)[0])
+        value = cfg.get("defaults", "fact_caching_connection", fallback="~/.cache/ascend-fa/facts")
     path = Path(os.path.expandvars(value)).expanduser()
-    return path if path.is_absolute() else (repo / path).resolve()
-
-
-def _cfg_bool(value: str | None, default: bool) -> bool:
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
 
 def runner_envvars(extra: Mapping[str, str] | None = None, repo: Path = REPO) -> dict[str, str]:
-    """Environment of the run: the repo's ansible.cfg, no colour codes in event text, plus ``extra``.
+    """Environment of the run: the caller's environment (ansible-runner passes it on) plus only what the project
+    cannot get from the user's own setup, plus ``extra``.
 
-    ansible-runner switches host key checking off unless the environment sets it; ascend-fa keeps what
-    ansible.cfg (or the caller's environment) says, so ``ascend-fa deploy`` trusts exactly what the playbook does.
+    - ``ANSIBLE_CONFIG``: the file ansible would read here (:func:`config_file`); the repo's only when there is none.
+    - ``ANSIBLE_CALLBACKS_ENABLED``: the config's list plus ``ascend.fa.fa_records`` (the fleet records), when missing.
+    - ``ANSIBLE_COLLECTIONS_PATH``: this collection's folder first, only when the config does not find this ascend.fa.
+    - ``ANSIBLE_HOST_KEY_CHECKING``: what the config says (ansible-runner would switch checking off otherwise).
+    - no colour codes in event text; this interpreter's bin folder first on PATH (the venv's ansible-playbook).
     """
-    env = {"ANSIBLE_CONFIG": str(repo / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    cfg, _ = config_file(repo)
+    env = {"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    names = ("CALLBACKS_ENABLED", "COLLECTIONS_PATHS", "COLLECTIONS_SCAN_SYS_PATH", "HOST_KEY_CHECKING")
+    values = config_values(cfg, names)
+    callbacks = [str(c) for c in values["CALLBACKS_ENABLED"] or []]
+    if RECORDS_CALLBACK not in callbacks and (repo / "plugins" / "callback" / "fa_records.py").is_file():
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*callbacks, RECORDS_CALLBACK])
+    paths = [str(p) for p in values["COLLECTIONS_PATHS"] or []]
+    root = collections_root(repo)
+    if root is not None and not finds_collection(paths, bool(values["COLLECTIONS_SCAN_SYS_PATH"]), repo):
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join([str(root), *paths])
+    if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
+        env["ANSIBLE_HOST_KEY_CHECKING"] = str(values["HOST_KEY_CHECKING"] is not False)   # unreadable: ansible's True
     env.update(extra or {})
-    if "ANSIBLE_HOST_KEY_CHECKING" not in env and "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
-        cfg_value = ansible_cfg(repo).get("defaults", "host_key_checking", fallback=None)
-        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_cfg_bool(cfg_value, True))
     # ansible-playbook of this interpreter's environment (the venv) first, so the CLI works without activating it
     bindir = str(Path(sys.executable).parent)
     path = env.get("PATH", os.environ.get("PATH", ""))
@@ -193,6 +283,7 @@ class _EventTap:
         self.facts: dict[str, dict[str, Any]] = {}
         self.plays = 0
         self.first_play_empty = False
+        self.recap = False
         self.broken = False
 
     def __call__(self, event: dict[str, Any]) -> bool:
@@ -215,6 +306,8 @@ class _EventTap:
             self.plays += 1
         elif kind == "playbook_on_no_hosts_matched" and self.plays == 1:
             self.first_play_empty = True
+        elif kind == "playbook_on_stats":
+            self.recap = True
         host = data.get("host")
         if host and host not in self.hosts and event.get("event", "").startswith("runner_on_"):
             self.hosts.append(host)
@@ -254,16 +347,23 @@ def run_playbook(
     ident: str | None = None,
     cancel: Callable[[], bool] | None = None,
     secrets: Mapping[str, Any] | None = None,
+    passwords: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     repo: Path = REPO,
 ) -> RunResult:
     """Run ``playbook`` on ``inventory`` with ansible-runner; events go to ``on_event`` as they happen.
 
-    ``extravars`` travel as one JSON ``-e``; ``extra_files`` as ``-e @file`` (ansible reads them, vault included).
-    ``secrets``, and the variables of ``extravars`` whose names say they are secrets (``ascend_fa/redact.py``:
+    ansible-playbook runs in ``cwd`` (default: this process's working folder), so relative paths in ``extra_args``
+    and the user's ``./ansible.cfg`` mean what they mean to ansible-playbook typed there. ``extravars`` travel as one
+    JSON ``-e``; ``extra_files`` as ``-e @file`` (ansible reads them, vault included); ``extra_args`` are further
+    ansible-playbook options, passed as they are (as argv: ansible-runner splits the quoted line back).
+    ``secrets``, and the variables of ``extravars`` whose names say they are secrets (``plugins/plugin_utils/redact.py``:
     ``ansible_become_password``, ``*_token``, ...), never reach an argv, the environment or the artifacts: they go
     to ansible-playbook as ``-e @file``, a 0600 file in a private folder removed when the run ends
-    (:func:`secret_vars_file`). Artifacts (``job_events/``, ``stdout``, ``rc``, ``command``: its environment
-    with secret-named variables masked) stay in ``<private_data_dir>/artifacts/<ident>``, readable by the owner only.
+    (:func:`secret_vars_file`). ``passwords`` (prompt regex -> answer) answer ansible-playbook's own prompts
+    (``-k``, ``-J``) through ansible-runner's pexpect, never written anywhere. Artifacts (``job_events/``, ``stdout``,
+    ``rc``, ``command``: its environment with secret-named variables masked) stay in
+    ``<private_data_dir>/artifacts/<ident>``, readable by the owner only.
     """
     pdd = Path(private_data_dir) if private_data_dir else repo / ".work" / "runner"
     pdd.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -271,9 +371,78 @@ def run_playbook(
         pdd.chmod(0o700)
     plain, hidden = redact.split_secrets(extravars or {})
     with secret_vars_file({**hidden, **(secrets or {})}) as secret_file:
-        return _run(playbook, inventory, limit, tags, skip_tags, check, plain, forks, on_event,
-                    extra_files=[*extra_files, *([secret_file] if secret_file else [])], extra_args=extra_args,
-                    diff=diff, verbosity=verbosity, envvars=envvars, pdd=pdd, ident=ident, cancel=cancel, repo=repo)
+        spec = _RunSpec(playbook=playbook, inventory=inventory, limit=limit, tags=tags, skip_tags=skip_tags,
+                        forks=forks, verbosity=verbosity, extravars=plain,
+                        cmdline=build_cmdline(check, diff, [*extra_files, *([secret_file] if secret_file else [])],
+                                              extra_args))
+        return _run(spec, on_event, envvars=envvars, pdd=pdd, ident=ident, cancel=cancel, passwords=passwords,
+                    cwd=Path(cwd) if cwd else Path.cwd(), repo=repo)
+
+
+@dataclass
+class _RunSpec:
+    """What one ansible-playbook run is asked to do."""
+
+    playbook: str | os.PathLike[str]
+    inventory: str | os.PathLike[str] | Sequence[str]
+    limit: str | None = None
+    tags: str | None = None
+    skip_tags: str | None = None
+    forks: int | None = None
+    verbosity: int | None = None
+    extravars: Mapping[str, Any] | None = None
+    cmdline: str | None = None
+
+    def inventories(self) -> list[str]:
+        """Every ``-i`` (several accumulate, as with ansible-playbook); paths made absolute."""
+        items = list(self.inventory) if isinstance(self.inventory, (list, tuple)) else [self.inventory]
+        return [str(Path(i).resolve()) if Path(i).exists() else str(i) for i in items]
+
+    def argv(self) -> list[str]:
+        """The ansible-playbook options of this run, as ansible-runner would put them (for :func:`run_direct`)."""
+        args = shlex.split(self.cmdline or "")
+        for inv in self.inventories():
+            args += ["-i", inv]
+        for opt, value in (("--limit", self.limit), ("--tags", self.tags), ("--skip-tags", self.skip_tags),
+                           ("--forks", self.forks)):
+            args += [opt, str(value)] if value else []
+        if self.extravars:
+            args += ["-e", json.dumps(dict(self.extravars))]
+        if self.verbosity:
+            args.append("-" + "v" * int(self.verbosity))
+        return [*args, str(Path(self.playbook).resolve())]
+
+
+# Options with which ansible-playbook runs in the foreground on the caller's terminal (run_direct): it asks there
+# (--step) or only prints (listings, syntax check); no events, no fleet report.
+DIRECT_OPTIONS = frozenset({"--step", "--list-hosts", "--list-tasks", "--list-tags", "--syntax-check"})
+
+
+def run_direct(playbook: str | os.PathLike[str], inventory: str | os.PathLike[str] | Sequence[str], *,
+               limit: str | None = None, tags: str | None = None, skip_tags: str | None = None, check: bool = False,
+               extravars: Mapping[str, Any] | None = None, forks: int | None = None, extra_files: Sequence[str] = (),
+               extra_args: Sequence[str] = (), diff: bool = False, verbosity: int | None = None,
+               envvars: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None,
+               cwd: str | os.PathLike[str] | None = None, repo: Path = REPO) -> int:
+    """ansible-playbook on this terminal (its prompts and output are the user's), same options and environment as
+    :func:`run_playbook`; returns its exit status (99 when Ctrl-C stopped it)."""
+    plain, hidden = redact.split_secrets(extravars or {})
+    env = {**os.environ, **runner_envvars(envvars, repo)}
+    env.pop("ANSIBLE_NOCOLOR", None)
+    env.pop("ANSIBLE_FORCE_COLOR", None)
+    exe = Path(sys.executable).parent / "ansible-playbook"
+    with secret_vars_file({**hidden, **(secrets or {})}) as secret_file:
+        spec = _RunSpec(playbook=playbook, inventory=inventory, limit=limit, tags=tags, skip_tags=skip_tags,
+                        forks=forks, verbosity=verbosity, extravars=plain,
+                        cmdline=build_cmdline(check, diff, [*extra_files, *([secret_file] if secret_file else [])],
+                                              extra_args))
+        proc = subprocess.Popen([str(exe) if exe.exists() else "ansible-playbook", *spec.argv()], env=env,
+                                cwd=str(cwd or Path.cwd()))
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:        # the terminal's Ctrl-C reached ansible-playbook too: let it wind down
+            rc = proc.wait()
+    return EXIT_INTERRUPTED if rc < 0 else rc
 
 
 @contextlib.contextmanager
@@ -313,36 +482,33 @@ def scrub_command_file(artifact_dir: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
-def _run(playbook: str | os.PathLike[str], inventory: str | os.PathLike[str] | Sequence[str], limit: str | None,
-         tags: str | None, skip_tags: str | None, check: bool, extravars: Mapping[str, Any] | None, forks: int | None,
-         on_event: EventHandler | None, *, extra_files: Sequence[str], extra_args: Sequence[str], diff: bool,
-         verbosity: int | None, envvars: Mapping[str, str] | None, pdd: Path, ident: str | None,
-         cancel: Callable[[], bool] | None, repo: Path) -> RunResult:
+def _run(spec: _RunSpec, on_event: EventHandler | None, *, envvars: Mapping[str, str] | None, pdd: Path,
+         ident: str | None, cancel: Callable[[], bool] | None, passwords: Mapping[str, str] | None, cwd: Path,
+         repo: Path) -> RunResult:
     import ansible_runner
 
-    inv: str | list[str] = [str(Path(i).resolve()) if Path(i).exists() else str(i) for i in inventory] \
-        if isinstance(inventory, (list, tuple)) else (str(Path(inventory).resolve()) if Path(inventory).exists()
-                                                      else str(inventory))
     env = runner_envvars(envvars, repo)
     tap = _EventTap(on_event)
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     r = ansible_runner.run(
         private_data_dir=str(pdd),
-        ident=ident or new_ident(playbook),
-        project_dir=str(repo),
-        playbook=str(Path(playbook).resolve()),
-        inventory=inv,
-        limit=limit,
-        tags=tags,
-        skip_tags=skip_tags,
-        forks=forks,
-        verbosity=verbosity,
-        extravars=dict(extravars) if extravars else None,
-        cmdline=build_cmdline(check, diff, extra_files, extra_args),
+        ident=ident or new_ident(spec.playbook),
+        # ansible-runner starts ansible-playbook in project_dir: the caller's folder, as if typed there
+        project_dir=str(cwd),
+        playbook=str(Path(spec.playbook).resolve()),
+        inventory=spec.inventories(),
+        limit=spec.limit,
+        tags=spec.tags,
+        skip_tags=spec.skip_tags,
+        forks=spec.forks,
+        verbosity=spec.verbosity,
+        extravars=dict(spec.extravars) if spec.extravars else None,
+        cmdline=spec.cmdline,
         envvars=env,
-        # ansible-runner points the fact cache into its artifacts; keep the one ansible.cfg names, so later runs
-        # (--limit, report) see every host's facts exactly as after ansible-playbook.
-        fact_cache=str(fact_cache_dir({**os.environ, **env}, repo)),
+        # not 'jsonfile': ansible-runner would then point the fact cache into its artifacts; the run keeps the cache
+        # its ansible.cfg names (the repo's: a jsonfile cache that --limit runs and the report read)
+        fact_cache_type="config",
+        passwords=dict(passwords) if passwords else None,
         quiet=True,
         event_handler=tap,
         cancel_callback=cancel,
@@ -360,5 +526,5 @@ def _run(playbook: str | os.PathLike[str], inventory: str | os.PathLike[str] | S
         failed_hosts=failed, unreachable_hosts=dark,
         messages={h: m for h, m in tap.messages.items() if h in failed or h in dark},
         hosts=hosts, facts=tap.facts, artifact_dir=str(r.config.artifact_dir), seconds=time.monotonic() - started,
-        no_hosts=tap.first_play_empty,
+        no_hosts=tap.first_play_empty, started=wall, recap=tap.recap,
     )

@@ -1,9 +1,10 @@
 """``ascend-fa deploy`` against ``ansible-playbook deploy_fa.yml`` on two identical simulated fleets.
 
 Marked ``fleet`` (podman as root; a few minutes): two fleets of two hosts (910B3 -- deploys; 310P3 -- stopped by
-preflight), one deployed by the playbook, one by the CLI with stdout in a pipe. Same per-host recap, same
-packages, same verification; the CLI's exit code is the number of failed hosts; its output is plain lines; the
-HTML report names every host and card.
+preflight), one deployed by the playbook, one by the CLI with stdout in a pipe, both with ``-b --flush-cache`` and
+``--force-handlers`` (the CLI's after ``--``: passed on as it is). Same per-host recap, same packages, same
+verification; the CLI's exit status is ansible-playbook's (2: a host failed), the count of failed hosts in its
+summary; its output is plain lines; the HTML report names every host and card.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def fleets(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(fleets):
     pb_dir, cli_dir = fleets
-    pb = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(pb_dir / "inventory.yml"), str(ROOT / "deploy_fa.yml")],
+    pb = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(pb_dir / "inventory.yml"), str(ROOT / "deploy_fa.yml"),
+                         "-b", "--flush-cache", "--force-handlers"],
                         cwd=ROOT, env=_env(pb_dir), capture_output=True, text=True, timeout=1200)
-    cli = subprocess.run([str(BIN / "ascend-fa"), "deploy", "-i", str(cli_dir / "inventory.yml")],
+    cli = subprocess.run([str(BIN / "ascend-fa"), "deploy", "-i", str(cli_dir / "inventory.yml"), "-b", "--flush-cache",
+                          "--", "--force-handlers"],
                          cwd=ROOT, env=_env(cli_dir), capture_output=True, text=True, timeout=1200)
     (cli_dir / "cli.log").write_text(cli.stdout + cli.stderr)
     (pb_dir / "playbook.log").write_text(pb.stdout + pb.stderr)
@@ -73,7 +76,10 @@ def test_same_recap_as_the_playbook(fleets, runs):
     cli_recap = _recap((Path(artifacts.group(1)) / "stdout").read_text(), "asim51-")
     assert _recap(pb.stdout, "asim50-") == cli_recap
     assert cli_recap["node1"][3] == 0 and cli_recap["node2"][3] == 1     # 910B3 deployed, 310P3 stopped
-    assert (pb.returncode, cli.returncode) == (2, 1)                       # ansible's 2; ours: 1 failed host
+    assert (pb.returncode, cli.returncode) == (2, 2)                       # ansible-playbook's 2: a host failed
+    assert "ascend-fa deploy: exit 2 (a host failed): 1 failed, 0 unreachable of 2 hosts" in cli.stdout
+    argv = json.loads((Path(artifacts.group(1)) / "command").read_text())["command"]
+    assert {"--become", "--flush-cache", "--force-handlers"} <= set(argv), argv     # passed on to ansible-playbook
 
 
 def test_same_packages_and_verification(fleets, runs):

@@ -29,21 +29,22 @@ INVENTORY = DATA / "inventory.yml"
 
 
 # ------------------------------------------------------------------------------------------------ exit codes
-@pytest.mark.parametrize(("failed", "status", "rc", "code"), [
-    (0, "successful", 0, 0),
-    (1, "failed", 2, 1),
-    (3, "failed", 4, 3),
-    (124, "failed", 2, 124),
-    (125, "failed", 2, 125),
-    (400, "failed", 2, 125),
-    (0, "failed", 4, runner.EXIT_NOT_RUN),       # e.g. a syntax error: no host failed, the run did
-    (0, "successful", 1, runner.EXIT_NOT_RUN),
-    (0, "timeout", None, runner.EXIT_NOT_RUN),
-    (0, "canceled", 254, runner.EXIT_CANCELED),
-    (2, "canceled", 254, runner.EXIT_CANCELED),
+# ansible-playbook's own statuses (checked against real ansible-playbook runs in tests/unit/test_cli_dropin.py)
+@pytest.mark.parametrize(("status", "rc", "code"), [
+    ("successful", 0, 0),
+    ("failed", 1, 1),          # e.g. a missing -e @file, no host to target
+    ("failed", 2, 2),          # a host failed
+    ("failed", 4, 4),          # a host unreachable, or a playbook that does not parse
+    ("failed", 5, 5),
+    ("failed", 99, 99),
+    ("failed", 250, 250),
+    ("timeout", 254, runner.EXIT_UNEXPECTED),
+    ("error", None, runner.EXIT_UNEXPECTED),
+    ("failed", -9, runner.EXIT_UNEXPECTED),    # killed by a signal
+    ("canceled", 254, runner.EXIT_INTERRUPTED),
 ])
-def test_exit_code_mapping(failed, status, rc, code):
-    assert runner.exit_code(failed, status, rc) == code
+def test_exit_code_mapping(status, rc, code):
+    assert runner.exit_code(status, rc) == code
 
 
 def test_run_result_counts_failed_and_unreachable_hosts_once():
@@ -52,7 +53,7 @@ def test_run_result_counts_failed_and_unreachable_hosts_once():
     failed, dark = runner.split_stats(stats)
     assert (failed, dark) == (["b"], ["c"])
     r = runner.RunResult(rc=4, status="failed", stats=stats, failed_hosts=failed, unreachable_hosts=dark)
-    assert r.exit_code == 2
+    assert (r.exit_code, r.failed_count) == (4, 2)     # the status is ansible-playbook's; the count is the summary's
     assert [r.host_state(h) for h in "abcde"] == ["ok", "failed", "unreachable", "changed", "not run"]
 
 
@@ -68,20 +69,22 @@ def test_missing_playbook_is_a_clear_error(tmp_path):
         runner.playbook_path("rollback", repo=tmp_path)
 
 
-def test_cli_missing_playbook_exits_126(monkeypatch, capsys):
+def test_cli_missing_playbook_exits_1(monkeypatch, capsys):
     monkeypatch.setitem(runner.PLAYBOOKS, "rollback", "playbooks/not-there-yet.yml")
-    assert cli.main(["rollback", "-i", str(INVENTORY)]) == runner.EXIT_NOT_RUN
+    assert cli.main(["rollback", "-i", str(INVENTORY)]) == runner.EXIT_ERROR     # ansible-playbook: 1 as well
     assert "playbooks/not-there-yet.yml, which is not in" in capsys.readouterr().err
 
 
-def test_cli_missing_inventory_exits_126(capsys, tmp_path):
-    assert cli.main(["deploy", "-i", str(tmp_path / "nope.yml")]) == runner.EXIT_NOT_RUN
-    assert "not found" in capsys.readouterr().err
+def test_cli_missing_inventory_exits_1(capsys, tmp_path):
+    assert cli.main(["deploy", "-i", str(tmp_path / "nope.yml")]) == runner.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"inventory {tmp_path / 'nope.yml'} not found" in err and "Fix: " in err
 
 
 def test_inventory_is_required():
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         cli.main(["deploy"])
+    assert exc.value.code == runner.EXIT_BAD_OPTIONS
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -101,6 +104,7 @@ def test_build_cmdline():
 
 def test_envvars_keep_host_key_checking_and_our_config(monkeypatch):
     monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(runner.REPO / "ansible.cfg"))
     env = runner.runner_envvars({"X": "1"})
     assert env["ANSIBLE_CONFIG"] == str(runner.REPO / "ansible.cfg")
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"      # ansible.cfg: host_key_checking = True
@@ -124,9 +128,10 @@ def test_subcommand_options_become_variables():
     a = cli.build_parser().parse_args(["upgrade", "-i", "inv", "--recipe", "r1", "--batch", "25%", "-e", "x=1"])
     assert cli._playbook_vars(a) == {"fa_recipe": "r1", "fa_rollout_batch": "25%"}
     assert cli.parse_batch("1") == 1 and cli.parse_batch("1, 10%,25%") == [1, "10%", "25%"]
-    b = cli.build_parser().parse_args(["bench", "-i", "inv", "--grid", "seed", "-f", "4", "--check", "-t", "x,y"])
+    b = cli.build_parser().parse_args(["bench", "-i", "inv", "--grid", "seed", "-f", "4", "--check", "-t", "x,y",
+                                       "-t", "z"])
     assert cli._playbook_vars(b) == {"fa_bench_grid": "seed"}
-    assert (b.forks, b.check, b.tags) == (4, True, "x,y")
+    assert (b.forks, b.check, cli._joined(b.tags)) == (4, True, "x,y,z")
 
 
 def test_every_subcommand_is_there():
@@ -148,6 +153,7 @@ def test_sim_subcommands_still_parse():
 def facts_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "facts"
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(d))
+    monkeypatch.setenv("ASCEND_FA_RESULTS", str(tmp_path / "results"))   # the records callback writes there
     return d
 
 
@@ -156,12 +162,14 @@ def test_run_playbook_smoke(tmp_path, facts_dir):
     r = runner.run_playbook(PLAYBOOK, INVENTORY, private_data_dir=tmp_path / "runner", on_event=events.append)
     assert r.status == "failed" and r.rc != 0
     assert r.failed_hosts == ["bad", "loopy"] and r.unreachable_hosts == ["gone"]
-    assert r.exit_code == 3
+    assert (r.rc, r.exit_code, r.failed_count) == (4, 4, 3)     # ansible-playbook: unreachable (4) before failed (2)
     assert r.stats["ok"]["good"] > 0 and r.stats["rescued"] == {"good": 1}
     assert r.messages["bad"] == "Fail on the bad host: bad: the bad host fails here"
     assert set(r.messages) == {"bad", "loopy", "gone"}
     assert set(r.hosts) == {"good", "bad", "loopy", "done", "gone"}
-    assert events[0]["event"] == "playbook_on_start" and events[-1]["event"] == "playbook_on_stats"
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "playbook_on_start" and "playbook_on_stats" in kinds and r.recap
+    assert set(kinds[kinds.index("playbook_on_stats") + 1:]) <= {"verbose"}   # the records callback's lines
     assert len(list((Path(r.artifact_dir) / "job_events").glob("*.json"))) == len(events)
     # the fact cache ansible.cfg (here: the environment) names, not one inside the runner's artifacts
     cached = report.load_facts(facts_dir)["good"]   # written by ansible-playbook, read through the cache plugin
@@ -184,7 +192,7 @@ def test_run_playbook_limit_tags_and_all_ok(tmp_path, facts_dir):
 
 def test_run_playbook_cancel(tmp_path, facts_dir):
     r = runner.run_playbook(PLAYBOOK, INVENTORY, limit="good", private_data_dir=tmp_path / "runner", cancel=lambda: True)
-    assert r.status == "canceled" and r.exit_code == runner.EXIT_CANCELED
+    assert r.status == "canceled" and r.exit_code == runner.EXIT_INTERRUPTED == 99
 
 
 def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, monkeypatch, capsys):
@@ -192,8 +200,9 @@ def test_cli_playbook_command_plain_progress_and_report(tmp_path, facts_dir, mon
     out_dir = tmp_path / "out"
     code = cli.main(["rollback", "-i", str(INVENTORY), "--limit", "good,bad", "--progress", "plain",
                      "-e", f"fa_results_dir={out_dir}", "--check"])
-    assert code == 1                                       # one host failed
+    assert code == 2                                       # a host failed (ansible-playbook's 2)
     out = capsys.readouterr().out
+    assert "ascend-fa rollback: exit 2 (a host failed): 1 failed, 0 unreachable of 2 hosts" in out
     assert "== play: Tiny pipeline" in out
     assert "hosts=2 ok=1 changed=" in out
     assert "FAILED bad [phase_b]: Fail on the bad host" in out
@@ -355,27 +364,27 @@ def test_ask_become_pass_is_an_option():
 
 
 # ------------------------------------------------------------------------------------------------ inventory errors
-BAD_INVENTORIES = {
+BAD_INVENTORIES = {   # name: (text, message, exit status: 4 a parse error, 1 nothing to run on)
     "malformed.yml": ("all:\n  children:\n    ascend:\n      hosts:\n        a: {ansible_connection: local\n",
-                      "the inventory {inv} could not be parsed (yaml plugin): YAML parsing failed"),
-    "empty.yml": ("", "the inventory {inv} holds no host at all"),
+                      "the inventory {inv} could not be parsed (yaml plugin): YAML parsing failed", 4),
+    "empty.yml": ("", "the inventory {inv} holds no host at all", 1),
     "nogroup.yml": ("all:\n  children:\n    other:\n      hosts:\n        a: {ansible_connection: local}\n",
-                    "no host matched: group 'ascend' of inventory {inv} holds no host"),
+                    "no host matched: group 'ascend' of inventory {inv} holds no host", 1),
     "emptygroup.yml": ("all:\n  children:\n    ascend:\n      hosts: {}\n",
-                       "no host matched: group 'ascend' of inventory {inv} holds no host"),
+                       "no host matched: group 'ascend' of inventory {inv} holds no host", 1),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD_INVENTORIES))
 def test_a_bad_inventory_is_an_error_with_the_reason(name, tmp_path, facts_dir, monkeypatch, capsys):
-    text, expected = BAD_INVENTORIES[name]
+    text, expected, status = BAD_INVENTORIES[name]
     inv = tmp_path / name
     inv.write_text(text)
     monkeypatch.setattr(runner, "run_playbook",
                         functools.partial(runner.run_playbook, private_data_dir=tmp_path / "runner"))
     code = cli.main(["deploy", "-i", str(inv), "--progress", "quiet"])
     err = capsys.readouterr().err
-    assert code == runner.EXIT_NOT_RUN, err
+    assert code == status, err
     assert expected.format(inv=inv) in err
     assert "Fix:" in err
     if name == "malformed.yml":
@@ -389,7 +398,7 @@ def test_a_limit_outside_the_group_is_an_error(tmp_path, facts_dir, monkeypatch,
     monkeypatch.setattr(runner, "run_playbook",
                         functools.partial(runner.run_playbook, private_data_dir=tmp_path / "runner"))
     for limit in ("b", "zz"):
-        assert cli.main(["preflight", "-i", str(inv), "--limit", limit, "--progress", "quiet", "--no-report"]) == 126
+        assert cli.main(["preflight", "-i", str(inv), "--limit", limit, "--progress", "quiet", "--no-report"]) == 1
         err = capsys.readouterr().err
         assert f"group 'ascend' of inventory {inv} with --limit {limit} holds no host" in err
         assert "use a --limit that names hosts of that group" in err
