@@ -18,6 +18,9 @@ import time
 
 from ansible_collections.ascend.fa.plugins.module_utils.fa_env_lib import check_environment, not_run
 from ansible_collections.ascend.fa.plugins.module_utils.fa_known_errors import diagnosis
+from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import package_state
+from ansible_collections.ascend.fa.plugins.module_utils.fa_metrics import FILE_NAME as METRICS_FILE
+from ansible_collections.ascend.fa.plugins.module_utils.fa_metrics import write_verify_metrics
 
 CHECK_SCRIPT = "fa_check.py"
 TAIL_CHARS = 2000
@@ -429,6 +432,27 @@ def write_results(path: str, data: dict) -> None:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
     os.replace(tmp, path)
+
+
+def write_metrics(params: dict, ok: bool, cards: list[dict], checked_at: str,
+                  manifest: dict | None) -> tuple[str | None, str | None]:
+    """The verification as Prometheus textfile metrics in ``params["metrics_dir"]`` (fa_metrics; nothing when unset),
+    with the installed package's drift against its manifest (fa_manifest.package_state, read now: after an install
+    in the same run preflight's state is stale). Returns (the file written, a warning): a folder that cannot be
+    written is a warning naming the host, the folder and the fix, never a failed verification."""
+    directory = params.get("metrics_dir")
+    if not directory:
+        return None, None
+    try:
+        drift = package_state(manifest, params.get("cann_version") or None, params.get("cann_install_time") or None,
+                              params.get("soc_family") or None) if manifest else None
+        return write_verify_metrics(directory, ok, cards, checked_at, manifest or None, drift,
+                                    params.get("chips") or []), None
+    except (OSError, ValueError) as exc:
+        return None, (f"{params.get('env_host') or 'this host'}: cannot write the Prometheus metrics "
+                      f"{os.path.join(str(directory), METRICS_FILE)}: {exc}. Fix: set fa_verify_metrics_dir to a "
+                      "writable absolute folder (node_exporter's --collector.textfile.directory), run with become, "
+                      "or set it to '' to write none")
 
 
 def env_result(params: dict) -> dict:

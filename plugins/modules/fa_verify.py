@@ -144,6 +144,35 @@ options:
         the ratio only.
     type: float
     default: 0.0
+  metrics_dir:
+    description:
+      - Folder of node_exporter's textfile collector (its C(--collector.textfile.directory)). After each verification,
+        passed or failed, the outcome is written there as C(ascend_fa.prom) in Prometheus' text format (package info
+        and drift, host and per-card pass, latency, serving library, baseline ratio, time; C(docs/prometheus.md)).
+      - Written atomically (a temporary file in the same folder, fsync, mode 0644, rename); the folder is created with
+        mode 0755 when missing. Not in check mode. Like O(results_file), never counted as a change; a folder that
+        cannot be written is a warning.
+      - Unset or empty - no metrics.
+    type: path
+  chips:
+    description:
+      - The host's chips as npu-smi lists them (C(ansible_facts.ascend.chips)), for the C(npu_id) and C(chip_id)
+        labels of each card's metrics (matched by C(logic_id)).
+    type: list
+    elements: dict
+    default: []
+  cann_install_time:
+    description:
+      - When CANN was installed (C(ansible_facts.ascend.cann_install_time)), for the drift check of the package metrics
+        (a CANN reinstalled after the package removes custom operators).
+    type: str
+    default: ""
+  soc_family:
+    description:
+      - The host's SoC family (C(ansible_facts.ascend.soc_family)), for the drift check of the package metrics (the
+        package must have kernels for it). Empty - the family recorded at install.
+    type: str
+    default: ""
 extends_documentation_fragment:
   - ascend.fa.env_check
   - ascend.fa.env_check.in_call
@@ -261,6 +290,12 @@ package:
   returned: when the checks ran
   type: dict
   sample: {recipe: ops-transformer-v9.0.1, sha256: "3df6bd23..."}
+metrics_file:
+  description: The Prometheus textfile written (O(metrics_dir)); null without O(metrics_dir) or when it could not be
+    written (then a warning says why).
+  returned: when the checks ran, or failed before they could
+  type: str
+  sample: /var/lib/node_exporter/textfile_collector/ascend_fa.prom
 ansible_facts:
   description: C(fa_verify) with C(ok), C(summary), C(failed_cards), C(cards) and C(checked_at).
   returned: always
@@ -296,6 +331,7 @@ from ansible_collections.ascend.fa.plugins.module_utils.fa_verify_lib import (
     resolve_devices,
     run_checks,
     ship_kernels,
+    write_metrics,
     write_results,
 )
 
@@ -331,9 +367,21 @@ def build_module() -> AnsibleModule:
             "expect_vendor_dir": {"type": "path"},
             "baseline": {"type": "str", "choices": list(BASELINE_MODES), "default": "auto"},
             "max_slowdown": {"type": "float", "default": 0.0},
+            "metrics_dir": {"type": "path"},
+            "chips": {"type": "list", "elements": "dict", "default": []},
+            "cann_install_time": {"type": "str", "default": ""},
+            "soc_family": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
+
+
+def metrics(module: AnsibleModule, ok: bool, cards: list, checked_at: str, installed: dict) -> str | None:
+    """Write the Prometheus textfile (metrics_dir) and warn when it cannot be written; the path or None."""
+    path, warning = write_metrics(module.params, ok, cards, checked_at, installed or None)
+    if warning:
+        module.warn(warning)
+    return path
 
 
 def main() -> None:
@@ -392,7 +440,11 @@ def main() -> None:
                          summary=f"check mode: would run {CHECK_SCRIPT} on cards {cards}",
                          ansible_facts={}, env=env)
     if problems:
-        module.fail_json(msg="fa_verify: " + "; ".join(problems), **{**empty, "commands": commands})
+        # nothing could run: still a failed verification for the metrics (no card measured)
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        metrics_file = metrics(module, False, [], now, installed)
+        module.fail_json(msg="fa_verify: " + "; ".join(problems), metrics_file=metrics_file,
+                         **{**empty, "commands": commands})
 
     base = dict(os.environ)
     threads = max(1, (os.cpu_count() or 1) // len(cards))
@@ -429,6 +481,8 @@ def main() -> None:
             record_verification(p["state_dir"], bool(agg["ok"]), agg["summary"], agg["failed_cards"], checked_at)
         except OSError as exc:
             module.warn(f"cannot record the outcome in {p['state_dir']}: {exc}")
+    # after the record, before the verdict: a failed card is a metric too
+    result["metrics_file"] = metrics(module, bool(agg["ok"]), agg["cards"], checked_at, installed)
     if not agg["ok"]:
         module.fail_json(msg=agg["summary"], changed=bool(shipped), **result)
     if p["fingerprint_inputs"]:

@@ -430,6 +430,8 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     extra = {"fa_verify_kernels_src": str(fake_kernels), "fa_verify_kernels_dir": str(host / "kernels"),
              "fa_verify_results_dir": str(tmp_path / "out"), "fa_verify_host_results_file": "",
              "fa_state_dir": str(host), "fa_verify_python": sys.executable,
+             # never the default /var/lib/node_exporter/textfile_collector of the machine running the tests
+             "fa_verify_metrics_dir": str(tmp_path / "metrics"),
              "ansible_python_interpreter": sys.executable}
 
     def play(**env):
@@ -458,6 +460,9 @@ def test_role_idempotent_and_reports_failed_cards(tmp_path, fake_kernels, set_en
     second = json.loads((tmp_path / "out" / "localhost.json").read_text())
     assert second["ok"] is False and second["failed_cards"] == [1]
     assert second["msg"].startswith("1 of 2 cards failed FlashAttention (card 1)")
+    # the role passed the metrics folder: the failed card is a metric (format: tests/unit/test_fa_metrics.py)
+    prom = (tmp_path / "metrics" / "ascend_fa.prom").read_text()
+    assert 'ascend_fa_card_pass{card="1",npu_id="",chip_id=""} 0' in prom and "ascend_fa_verify_ok 0" in prom
 
 
 # ------------------------------------------------------------------------------------------- env checks
