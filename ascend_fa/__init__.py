@@ -7,10 +7,18 @@ checkout (``.collections/ansible_collections/ascend/fa``, a link to the checkout
 in site-packages/ansible_collections (ansible-core scans sys.path for collections).
 """
 
+import sys
 from pathlib import Path
 
-from ansible.plugins.loader import init_plugin_loader
-from ansible.utils.collection_loader import AnsibleCollectionConfig
+from ansible.errors import AnsibleError
+
+try:   # reading ansible's configuration: a site's broken ansible.cfg fails here, as ansible-playbook does
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+except AnsibleError as _exc:
+    # ansible-playbook prints "ERROR: Error reading config file (...)" and exits 5; so does the CLI, not a traceback
+    print(f"ascend-fa: {_exc}\nFix: correct that file, or point ANSIBLE_CONFIG at another one", file=sys.stderr)
+    raise SystemExit(5) from None
 
 __version__ = "0.1.0"
 

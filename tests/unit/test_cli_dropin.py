@@ -499,3 +499,16 @@ def test_a_converged_rerun_says_nothing_to_install():
     first = progress.ProgressModel()
     first.apply(_event("playbook_on_play_start", play="Preflight"))
     assert first.apply(_event("playbook_on_no_hosts_matched"))[0].message.startswith("no hosts matched")
+
+
+def test_a_broken_user_config_is_exit_5_with_the_file_named_like_ansible_playbook(tmp_path):
+    """ansible-playbook reads the user's ansible.cfg first and exits 5 naming it; the CLI does the same, no traceback."""
+    (tmp_path / "ansible.cfg").write_text("[defaults\nforks = 3\n")
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_CONFIG"}
+    bindir = Path(sys.executable).parent
+    ours = subprocess.run([str(bindir / "ascend-fa"), "deploy", "-i", "nowhere,"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    theirs = subprocess.run([str(bindir / "ansible-playbook"), "-i", "nowhere,", "x.yml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert (ours.returncode, theirs.returncode) == (5, 5)
+    assert str(tmp_path / "ansible.cfg") in ours.stderr and "Traceback" not in ours.stderr
