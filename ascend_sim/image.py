@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,21 +144,26 @@ def _run(argv: Sequence[str], what: str, timeout: float = 900) -> None:
         raise SimError(f"{what} failed ({proc.returncode}):\n{tail}")
 
 
-def _debootstrap(rootfs: Path) -> None:
+def _debootstrap(rootfs: Path, packages: Sequence[str] = PACKAGES) -> None:
     if shutil.which("debootstrap") is None:
         raise SimError("debootstrap not found: run scripts/setup.sh (apt-get install debootstrap podman runc)")
     _run(
-        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(rootfs), apt_mirror()],
+        ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(rootfs), apt_mirror()],
         "debootstrap",
     )
 
 
-def _trim_rootfs(rootfs: Path) -> None:
-    """Drop apt caches and host keys; add the sshd settings and root's .ssh."""
+def _drop_apt_caches(rootfs: Path) -> None:
+    """Drop apt's downloaded packages and lists, and any ssh host keys (each container makes its own)."""
     for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*", "etc/ssh/ssh_host_*"):
         for path in rootfs.glob(pattern):
             if path.is_file() or path.is_symlink():
                 path.unlink()
+
+
+def _trim_rootfs(rootfs: Path) -> None:
+    """Drop apt caches and host keys; add the sshd settings and root's .ssh."""
+    _drop_apt_caches(rootfs)
     (rootfs / "run/sshd").mkdir(parents=True, exist_ok=True)
     ssh_dir = rootfs / "root/.ssh"
     ssh_dir.mkdir(parents=True, exist_ok=True)
@@ -169,11 +174,11 @@ def _trim_rootfs(rootfs: Path) -> None:
     (rootfs / "etc/ascend-sim-image").write_text(f"SIMULATOR image {image_tag()}\n")
 
 
-def _import(rootfs: Path, tag: str) -> None:
+def _import(rootfs: Path, tag: str, changes: Sequence[str] = ('CMD ["/bin/bash"]',)) -> None:
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     try:
         proc = subprocess.run(
-            ["podman", "import", "--change", 'CMD ["/bin/bash"]', "-", tag],
+            ["podman", "import", *(a for c in changes for a in ("--change", c)), "-", tag],
             stdin=tar.stdout,
             env=podman_env(),
             capture_output=True,
@@ -188,16 +193,25 @@ def _import(rootfs: Path, tag: str) -> None:
         raise SimError(f"podman import failed ({proc.returncode}/{tar.returncode}): {proc.stderr.strip()}")
 
 
-def build_image(tag: str) -> None:
-    """debootstrap + trim + ``podman import`` into ``tag`` (about a minute)."""
+def debootstrap_image(tag: str, packages: Sequence[str], prepare: Callable[[Path], None] = _drop_apt_caches,
+                      changes: Sequence[str] = ('CMD ["/bin/bash"]',)) -> None:
+    """debootstrap bookworm with ``packages``, ``prepare(rootfs)``, ``podman import`` into ``tag`` (about a minute).
+
+    The node image and the execution environment's base image (scripts/build_ee.py) are both made this way.
+    """
     work = Path(tempfile.mkdtemp(prefix="image-", dir=sim_home()))
     try:
         rootfs = work / "rootfs"
-        _debootstrap(rootfs)
-        _trim_rootfs(rootfs)
-        _import(rootfs, tag)
+        _debootstrap(rootfs, packages)
+        prepare(rootfs)
+        _import(rootfs, tag, changes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def build_image(tag: str) -> None:
+    """debootstrap + trim + ``podman import`` into ``tag`` (about a minute)."""
+    debootstrap_image(tag, PACKAGES, _trim_rootfs)
 
 
 def ensure_image() -> str:

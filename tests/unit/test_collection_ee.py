@@ -5,6 +5,8 @@ requirements-ee.txt. The tests check that the definition agrees with the project
 pins resolve and install into a clean venv with nothing unpinned coming along, that the collection runs on exactly
 that set of packages (no ascend_fa package, no repo checkout on the path), and that ansible-builder accepts the
 definition (``ansible-builder create`` writes the build context). The last three need PyPI (about 30 s).
+scripts/build_ee.py builds the image here (tests/e2e/test_ee.py runs a job in it); the checks below keep its
+offline wheel set in step with what ansible-builder's Containerfile installs.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ REQ = ROOT / "requirements-ee.txt"
 ANSIBLE_BUILDER = "ansible-builder==3.2.0"
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_collection_for_ee_tests", ROOT / "scripts" / "build_collection.py")
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-bc = _builder()
+bc = _load("build_collection_for_ee_tests", ROOT / "scripts" / "build_collection.py")
+build_ee = _load("build_ee_for_ee_tests", ROOT / "scripts" / "build_ee.py")
 
 
 def _norm(name: str) -> str:
@@ -105,6 +108,9 @@ def test_definition_agrees_with_the_project(definition):
     assert {"ansible-core", "ansible-runner", "pyyaml", "jinja2"} <= set(req)
     system = " ".join(deps["system"])
     assert "openssh-clients" in system and "git" in system
+    # a Debian base (scripts/build_ee.py's) is checked by bindep too, under Debian's package names
+    assert {"openssh-client [platform:dpkg]", "git [platform:dpkg]"} <= set(deps["system"])
+    assert build_ee.ANSIBLE_BUILDER == ANSIBLE_BUILDER
     tar = f"ascend-fa-{version}.tar.gz"
     assert [f["src"] for f in definition["additional_build_files"]] == [f"dist/{tar}"]
     steps = "\n".join(definition["additional_build_steps"]["append_final"])
@@ -176,7 +182,14 @@ def test_ansible_builder_accepts_the_definition(tmp_path, tarball):
     assert (ctx / "_build/collections" / tarball.name).is_file()
     assert pins(ctx / "_build/requirements.txt") == pins(REQ)
     bindep = (ctx / "_build/bindep.txt").read_text()
-    assert "openssh-clients" in bindep and "git" in bindep
+    assert "openssh-clients" in bindep and "git" in bindep and "openssh-client [platform:dpkg]" in bindep
+    # scripts/build_ee.py builds offline from wheels it downloads beforehand: every pip step of this Containerfile
+    # besides requirements-ee.txt (the builder's bindep, the container init) must be among them
+    assert "RUN $PYCMD -m pip install --no-cache-dir bindep pyyaml packaging" in cf
+    init = re.search(r"RUN \$PYCMD -m pip install --no-cache-dir '([^']+)'", cf)
+    assert init and init.group(1) in build_ee.BUILD_EXTRAS, init
+    assert {"bindep", "dumb-init"} <= {x.split("==")[0] for x in build_ee.BUILD_EXTRAS}, build_ee.BUILD_EXTRAS
+    assert "ARG PKGMGR=" in cf and "ARG PYCMD=" in cf and "FROM $EE_BASE_IMAGE AS base" in cf  # the build args used
     # the builder stage's introspection keeps every pin (none dropped or loosened)
     p = _run([str(vbin / "python"), str(ctx / "_build/scripts/introspect.py"), "introspect",
               f"--user-pip={ctx / '_build/requirements.txt'}", f"--user-bindep={ctx / '_build/bindep.txt'}",
