@@ -168,6 +168,7 @@ class HostReport:
     rollout: dict[str, Any] | None = None
     since: list[str] = field(default_factory=list)   # what changed since the previous report (none: [])
     since_state: str = "none"            # new (not in the previous report) | changed | same | none (no previous report)
+    drain: dict[str, Any] | None = None  # fa_drain of this run (roles/fa_rollout): the node's drain before and after
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.cards if c.status == status)
@@ -720,7 +721,23 @@ def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, 
     if run:
         h.run_state, h.run_message = run.get("state"), _text(run.get("message"))
     h.change = _text(facts.get("fa_rollout_result"))
+    drain = facts.get("fa_drain") if isinstance(facts.get("fa_drain"), Mapping) else (h.rollout or {}).get("drain")
+    h.drain = dict(drain) if isinstance(drain, Mapping) else None
     return h
+
+
+def drain_note(h: HostReport) -> str | None:
+    """A node left drained at the end of the run, and why (docs/drains.md); None when there is nothing to say."""
+    d = h.drain or {}
+    kind = _text(d.get("kind")) or "drain"
+    if d.get("kept_drained_reason") is not None:
+        reason = _text(d.get("kept_drained_reason")) or _text(d.get("state_before")) or "-"
+        return (f"{kind}: left drained as it was before the run (someone else's drain, reason: {reason}); "
+                "ascend-fa lifts only its own drain")
+    if d.get("drained_by_us") and not d.get("undrained"):
+        return (f"{kind}: still drained by ascend-fa (the host failed and was not rolled back). Fix: look at the "
+                "failure; the next successful run resumes it, or resume it by hand")
+    return None
 
 
 def _list(v: Any) -> list[Any]:
@@ -1018,6 +1035,9 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
         for p in d["problems"]:
             console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")),
                                         f" {shorten(h.host, 120)}: {shorten(fix_line(p), 400)}"), highlight=False)
+        if d["drain"]:
+            console.print(Text.assemble(("drained", "yellow"), f" {shorten(h.host, 120)}: {shorten(d['drain'], 400)}"),
+                          highlight=False)
     if report.gone:
         console.print(Text(shorten(f"in the previous report, not in this one: {', '.join(report.gone)}", 400)),
                       highlight=False)
@@ -1144,7 +1164,10 @@ def host_details(h: HostReport) -> dict[str, Any]:
     if h.fa_supported is False and h.fa_supported_reason:
         lines.append(f"FlashAttention not supported: {h.fa_supported_reason}")
     lines += [f"{e.get('source')}: {e.get('reason')}" for e in h.errors]
-    return {"note": note, "problems": host_problems(h), "lines": lines}
+    drained = drain_note(h)
+    if drained:
+        lines.append(drained)
+    return {"note": note, "problems": host_problems(h), "lines": lines, "drain": drained}
 
 
 def render_html(report: FleetReport) -> str:

@@ -147,6 +147,19 @@ STRINGS: dict[str, tuple[Any, str, str, bool]] = {
     "fa_artifact_host": (host_name_ok,
                          "empty or an inventory host name (letters, digits, . _ : -)",
                          "set fa_artifact_host to a host of the inventory, or leave it empty", True),
+    "fa_verify_metrics_dir": (abs_path_ok, f"empty (no metrics file) or {PATH_RULE}",
+                              "set fa_verify_metrics_dir to node_exporter's textfile folder, e.g. "
+                              "/var/lib/node_exporter/textfile_collector, or leave it empty", True),
+    "fa_rollout_slurm_node": (host_name_ok, "empty (the host's short name) or a Slurm node name (letters, digits, "
+                              ". _ : -)", "set fa_rollout_slurm_node to the node's NodeName in slurm.conf", True),
+    "fa_rollout_slurm_host": (host_name_ok, "empty (the host itself) or an inventory host name (letters, digits, "
+                              ". _ : -)", "set fa_rollout_slurm_host to a host where scontrol works", True),
+    "fa_rollout_k8s_node": (host_name_ok, "empty (the host's name) or a Kubernetes node name (letters, digits, . _ : -)",
+                            "set fa_rollout_k8s_node to the name 'kubectl get nodes' shows", True),
+    "fa_rollout_kubectl_host": (host_name_ok, "an inventory host name, or localhost (letters, digits, . _ : -)",
+                                "set fa_rollout_kubectl_host to the host that has kubectl and the kubeconfig", True),
+    "fa_rollout_kubeconfig": (abs_path_ok, f"empty (kubectl's default) or {PATH_RULE} on fa_rollout_kubectl_host",
+                              "set fa_rollout_kubeconfig to e.g. /etc/ascend-fa/kubeconfig, or leave it empty", True),
     "fa_rollout_drain_command": (argv_ok, "a list of argv words (run without a shell), the first a command name or "
                                  "absolute path, none with a newline, NUL or other control character",
                                  "set fa_rollout_drain_command to e.g. [systemctl, stop, vllm] (a YAML list)", True),

@@ -65,6 +65,11 @@ def test_slurm_drains_around_the_rollout(fleet):
     drain = record(fleet)["drain"]
     assert drain["kind"] == "slurm" and drain["drained_by_us"] is False, drain
     assert drain["kept_drained_reason"] == "bad DIMM" and drain["state_before"] == "IDLE+DRAIN", drain
+    # ... and the run's report (callback fa_records) says it was left drained, with the administrator's reason
+    rep = json.loads((fleet.results / "report.json").read_text())
+    (reported,) = [h for h in rep["hosts"] if h["host"] == host]
+    assert reported["drain"]["kept_drained_reason"] == "bad DIMM", reported.get("drain")
+    assert "bad DIMM" in (fleet.results / "report.html").read_text()
     assert fleet.manifest(host)["recipe"] == OLD
     assert fleet.sh(host, f"scontrol update nodename={host} state=resume").returncode == 0   # the admin is done
 

@@ -47,6 +47,14 @@ HOSTILE = {
                                  ["-x"]],
     "fa_rollout_undrain_command": [["systemctl;id"], ["$(id)"], ["`id`"], ["systemctl", "start\rvllm"],
                                    ["systemctl start vllm"], ["../bin/undrain"], "systemctl start vllm"],
+    "fa_verify_metrics_dir": ["/var/lib/n;id", "/var/$(id)", "/var/`id`", "/var/lib/n\n", "/var/lib/n e",
+                              "/var/lib/../../etc", "textfile", "/"],
+    "fa_rollout_slurm_node": ["n1;id", "n$(id)", "n`id`", "n1\n", "n 1", "..", "-oFoo", "n1,n2 state=down"],
+    "fa_rollout_slurm_host": ["h1;id", "h$(id)", "h`id`", "h1\n", "h 1", ".."],
+    "fa_rollout_k8s_node": ["n1;id", "n$(id)", "n`id`", "n1\n", "n 1", "--all", "-l=a"],
+    "fa_rollout_kubectl_host": ["h1;id", "h$(id)", "h1\n", "h 1", "..", "-oProxyCommand=id"],
+    "fa_rollout_kubeconfig": ["/etc/k;id", "/etc/$(id)", "/etc/`id`", "/etc/k\n", "/etc/k c", "/etc/../root/k",
+                              "kubeconfig"],
 }
 
 GOOD_VALUES = {
@@ -68,6 +76,12 @@ GOOD_VALUES = {
     "fa_install_ldconfig_file": ["/etc/ld.so.conf.d/ascend-fa.conf"],
     "fa_rollout_drain_command": [[], ["systemctl", "stop", "vllm"], ["/usr/local/bin/drain", "--node=a;b c"]],
     "fa_rollout_undrain_command": [[], ["kubectl", "uncordon", "node-1"]],
+    "fa_verify_metrics_dir": ["", "/var/lib/node_exporter/textfile_collector", "/var/lib/prometheus/node-exporter"],
+    "fa_rollout_slurm_node": ["", "atlas-a2-001", "node1"],
+    "fa_rollout_slurm_host": ["", "slurmctld-1"],
+    "fa_rollout_k8s_node": ["", "atlas-a2-001.example.com"],
+    "fa_rollout_kubectl_host": ["localhost", "bastion-1"],
+    "fa_rollout_kubeconfig": ["", "/etc/ascend-fa/kubeconfig"],
 }
 
 CASES = [(name, value) for name, values in HOSTILE.items() for value in values]

@@ -325,3 +325,26 @@ def test_report_reads_at_a_glance_in_headless_chromium(rep, tmp_path, browser):
     assert {e.attrs["data-key"] for e in dom.find("dd")} >= {"playbook", "recipe", "commit", "duration_s"}
     assert FIX_310P in dom.text and len([e for e in dom.find("input") if e.attrs.get("type") == "radio"]) == 4
     assert not dom.find("script")
+
+
+def _drained(tmp_path, drain):
+    facts = {"ascend": {"fa_package": None}, "fa_drain": drain}
+    return report.build_report(None, tmp_path, hosts=["n1"], run={"n1": {"state": "ok", "message": None}},
+                               run_facts={"n1": facts})
+
+
+def test_a_node_drained_by_someone_else_is_reported_with_its_reason(tmp_path):
+    rep = _drained(tmp_path, {"kind": "slurm", "state_before": "IDLE+DRAIN", "reason_before": "bad DIMM",
+                              "drained_by_us": False, "undrained": False, "kept_drained_reason": "bad DIMM"})
+    (h,) = rep.hosts
+    assert "bad DIMM" in report.drain_note(h) and "someone else" in report.drain_note(h)
+    assert "bad DIMM" in report.render_html(rep)
+    assert report.load_json(report.write_json(rep, tmp_path / "r.json")).hosts[0].drain["kept_drained_reason"] == "bad DIMM"
+
+
+def test_our_drain_lifted_says_nothing_and_one_left_says_why(tmp_path):
+    ours = {"kind": "kubernetes", "state_before": "schedulable", "reason_before": None, "drained_by_us": True,
+            "kept_drained_reason": None}
+    assert report.drain_note(_drained(tmp_path, {**ours, "undrained": True}).hosts[0]) is None
+    left = report.drain_note(_drained(tmp_path, {**ours, "undrained": False}).hosts[0])
+    assert left and "still drained by ascend-fa" in left
