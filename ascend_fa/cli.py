@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ansible_collections.ascend.fa.plugins.plugin_utils import compat, redact
+from ansible_collections.ascend.fa.plugins.plugin_utils import compat, records, redact
 from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
 from ascend_fa import __version__, runner
@@ -513,17 +513,7 @@ def exit_line(cmd: str, code: int, result: Any) -> str:
             f"failed, {len(result.unreachable_hosts)} unreachable of {len(result.hosts)} hosts")
 
 
-def report_run_state(state: str | None, facts: Mapping[str, Any] | None, check: bool, installs: bool) -> str | None:
-    """A host's run state as the report shows it.
-
-    In check mode "changed" means "would change". After a deploy or upgrade, a host that preflight found needing the
-    package but that never reached the rollout (a batch in which every host failed ends the play, or the tags left
-    the install out) is "not installed", not "ok".
-    """
-    facts = facts or {}
-    if installs and state == "ok" and facts.get("fa_needs_install") is True and "fa_rollout_result" not in facts:
-        return "not installed"
-    return "would change" if check and state == "changed" else state
+report_run_state = records.report_run_state   # a host's run state as the report shows it (one home: records.py)
 
 
 def _report_after_run(a: argparse.Namespace, result: Any, out_dir: Path) -> None:

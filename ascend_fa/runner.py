@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.ascend.fa.plugins.plugin_utils import redact
+from ansible_collections.ascend.fa.plugins.plugin_utils import records, redact
 
 from ascend_fa import PROJECT_ROOT
-from ascend_fa.progress import failure_message
 
 REPO = PROJECT_ROOT
 
@@ -60,10 +59,8 @@ ANSIBLE_EXIT_CODES = frozenset({EXIT_OK, EXIT_ERROR, EXIT_HOST_FAILED, EXIT_UNRE
 
 EventHandler = Callable[[dict[str, Any]], None]
 
-# Facts worth keeping from this run's events for the report: fresher than the cache (ascend_facts ran before the
-# install) or never cached at all (plain set_fact). fa_installed: the manifest module fa_install returned.
-RUN_FACTS = frozenset({"ascend", "fa_build_key", "fa_problems", "fa_warnings", "fa_blocking", "fa_needs_install",
-                       "fa_installed", "fa_rollout_result", "fa_rollout_from"})
+# Facts worth keeping from this run's events for the report: the same the callback keeps (plugin_utils/records.py)
+RUN_FACTS = records.RUN_FACTS
 
 
 class PlaybookMissing(FileNotFoundError):
@@ -124,24 +121,11 @@ class RunResult:
         return len(self.failed_hosts) + len(self.unreachable_hosts)
 
     def host_state(self, host: str) -> str:
-        """ok | changed | failed | unreachable | not run, from the final stats."""
-        if host in self.unreachable_hosts:
-            return "unreachable"
-        if host in self.failed_hosts:
-            return "failed"
-        if self.stats.get("changed", {}).get(host):
-            return "changed"
-        if any(host in self.stats.get(k, {}) for k in ("ok", "skipped", "processed")):
-            return "ok"
-        return "not run"
+        """ok | changed | failed | unreachable | not run, from the final stats (plugin_utils/records.py)."""
+        return records.host_state(host, self.stats)
 
 
-def split_stats(stats: Mapping[str, Mapping[str, int]] | None) -> tuple[list[str], list[str]]:
-    """(failed hosts, unreachable hosts) from ansible's recap; a host that is both counts as unreachable."""
-    stats = stats or {}
-    dark = sorted(h for h, n in (stats.get("dark") or {}).items() if n)
-    failed = sorted(h for h, n in (stats.get("failures") or {}).items() if n and h not in dark)
-    return failed, dark
+split_stats = records.split_stats   # (failed, unreachable) from the recap: one home, plugin_utils/records.py
 
 
 def build_cmdline(check: bool = False, diff: bool = False, extra_files: Sequence[str] = (),
@@ -311,7 +295,7 @@ class _EventTap:
         host = data.get("host")
         if host and host not in self.hosts and event.get("event", "").startswith("runner_on_"):
             self.hosts.append(host)
-        msg = failure_message(event)
+        msg = records.failure_message(event)
         if host and msg:
             self.messages[host] = msg
         if host and event.get("event") == "runner_on_ok":
