@@ -162,6 +162,7 @@ class HostReport:
     stale_verify: dict[str, Any] | None = None   # the result that no longer applies: ok, summary, checked_at, package
     problems: list[dict[str, Any]] = field(default_factory=list)   # preflight's fa_problems (all severities)
     blocking: list[dict[str, Any]] = field(default_factory=list)   # those that stop the host (fa_blocking)
+    verdict_known: bool = False          # fa_blocking came from preflight's verdict (an error not in it: acknowledged)
     errors: list[dict[str, Any]] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)
     bench: dict[str, Any] | None = None
@@ -713,6 +714,7 @@ def build_host(host: str, facts: Mapping[str, Any] | None, verify: Mapping[str, 
     h.fa_supported, h.fa_supported_reason = ascend.get("fa_supported"), _text(ascend.get("fa_supported_reason"))
     h.problems = [p for p in _list(facts.get("fa_problems")) if isinstance(p, Mapping)]
     blocking = facts.get("fa_blocking")
+    h.verdict_known = isinstance(blocking, list)
     h.blocking = [p for p in (blocking if isinstance(blocking, list)
                               else [p for p in h.problems if p.get("severity") == "error"]) if isinstance(p, Mapping)]
     h.errors = [e for e in _list(ascend.get("errors")) if isinstance(e, Mapping)]
@@ -1009,7 +1011,8 @@ def shorten(text: Any, limit: int = 240) -> str:
 
 
 def problem_line(p: Mapping[str, Any]) -> str:
-    return f"[{p.get('severity', '?')}] {p.get('what')}: {p.get('found')} (needs {p.get('needed')})"
+    severity = f"{p.get('severity', '?')}, acknowledged" if p.get("acknowledged") else p.get("severity", "?")
+    return f"[{severity}] {p.get('what')}: {p.get('found')} (needs {p.get('needed')})"
 
 
 def print_terminal(report: FleetReport, console: Any = None) -> None:
@@ -1026,6 +1029,7 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
         console.print(Text(shorten(" | ".join(f"{label} {text}" for _key, label, text in items), 600)), highlight=False)
     console.print(terminal_table(report))
     console.print(report.summary_line(), highlight=False, markup=False)
+    acknowledged: dict[str, list[str]] = {}
     for h in ordered(report.hosts):
         d = host_details(h)
         blocking_only = d["note"] == "; ".join(problem_line(p) for p in h.blocking)   # the problems say it below
@@ -1033,11 +1037,17 @@ def print_terminal(report: FleetReport, console: Any = None) -> None:
             console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")),
                                         f" {shorten(h.host, 120)}: {shorten(d['note'])}"), highlight=False)
         for p in d["problems"]:
+            if p.get("acknowledged"):   # one summary line below, not one per host
+                acknowledged.setdefault(str(p.get("code") or p.get("what")), []).append(h.host)
+                continue
             console.print(Text.assemble((h.status, STATUS_STYLE.get(h.status, "")),
                                         f" {shorten(h.host, 120)}: {shorten(fix_line(p), 400)}"), highlight=False)
         if d["drain"]:
             console.print(Text.assemble(("drained", "yellow"), f" {shorten(h.host, 120)}: {shorten(d['drain'], 400)}"),
                           highlight=False)
+    for code, names in acknowledged.items():
+        console.print(Text(shorten(f"acknowledged (fa_preflight_ignore), not blocking: {code} on {len(names)} host(s): "
+                                   f"{', '.join(names)}", 400)), highlight=False)
     if report.gone:
         console.print(Text(shorten(f"in the previous report, not in this one: {', '.join(report.gone)}", 400)),
                       highlight=False)
@@ -1145,13 +1155,16 @@ def header_items(header: Mapping[str, Any] | None) -> list[tuple[str, str, str]]
 
 def host_problems(h: HostReport) -> list[Mapping[str, Any]]:
     """Preflight's problems, blocking ones first, each once (``fa_blocking`` may hold some that are not in
-    ``fa_problems``)."""
+    ``fa_problems``). An error that preflight's verdict did not count (``fa_preflight_ignore``) is marked
+    ``acknowledged``: the operator said it is known; it is shown, not raised as a failure."""
     seen, out = set(), []
+    blocking = {json.dumps(p, sort_keys=True, default=str) for p in h.blocking}
     for p in [*h.blocking, *h.problems]:
         key = json.dumps(p, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
-            out.append(p)
+            acknowledged = h.verdict_known and p.get("severity") == "error" and key not in blocking
+            out.append({**p, "acknowledged": True} if acknowledged else p)
     return out
 
 

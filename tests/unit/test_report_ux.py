@@ -348,3 +348,34 @@ def test_our_drain_lifted_says_nothing_and_one_left_says_why(tmp_path):
     assert report.drain_note(_drained(tmp_path, {**ours, "undrained": True}).hosts[0]) is None
     left = report.drain_note(_drained(tmp_path, {**ours, "undrained": False}).hosts[0])
     assert left and "still drained by ascend-fa" in left
+
+
+def test_an_acknowledged_error_is_marked_so_not_raised(tmp_path):
+    """fa_preflight_ignore: preflight's verdict (fa_blocking) leaves the error out; the report says 'acknowledged'."""
+    mismatch = {"code": "torch_torch_npu_mismatch", "severity": "error", "what": "torch 2.13.0 does not match torch_npu",
+                "found": "2.13.0", "needed": "2.9.0", "fix": "pip install torch==2.9.0"}
+    facts = {"ascend": {"fa_package": None}, "fa_problems": [mismatch], "fa_blocking": []}
+    rep = report.build_report(None, tmp_path, hosts=["n1"], run={"n1": {"state": "ok", "message": None}},
+                              run_facts={"n1": facts})
+    (p,) = report.host_problems(rep.hosts[0])
+    assert p["acknowledged"] is True and report.problem_line(p).startswith("[error, acknowledged]")
+    assert ">acknowledged</span>" in report.render_html(rep)
+    facts["fa_blocking"] = [mismatch]      # not ignored: blocking, no mark
+    rep = report.build_report(None, tmp_path, hosts=["n1"], run_facts={"n1": facts})
+    assert "acknowledged" not in report.host_problems(rep.hosts[0])[0]
+
+
+def test_the_terminal_sums_acknowledged_errors_up_in_one_line(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    mismatch = {"code": "torch_torch_npu_mismatch", "severity": "error", "what": "torch does not match torch_npu",
+                "found": "2.13.0", "needed": "2.9.0", "fix": "pip install torch==2.9.0"}
+    facts = {"ascend": {"fa_package": None}, "fa_problems": [mismatch], "fa_blocking": []}
+    rep = report.build_report(None, tmp_path, hosts=["n1", "n2"], run_facts={"n1": facts, "n2": facts})
+    out = io.StringIO()
+    report.print_terminal(rep, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "acknowledged (fa_preflight_ignore), not blocking: torch_torch_npu_mismatch on 2 host(s): n1, n2" in text
+    assert "pip install torch==2.9.0" not in text
