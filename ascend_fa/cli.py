@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from ansible_collections.ascend.fa.plugins.plugin_utils import compat, records, redact
 from ansible_collections.ascend.fa.plugins.plugin_utils.safetext import strip_controls
 
-from ascend_fa import __version__, runner
+from ascend_fa import __version__, doctor, runner
 
 EXIT_CODES = """exit status (ansible-playbook's; the summary line counts the failed and unreachable hosts):
   0    every host ok
@@ -462,18 +462,32 @@ def cmd_playbook(a: argparse.Namespace) -> int:
     kept = _effective_kept(kept, asks)
     secrets, passwords, env = ask_passwords(a, kept, asks)
     renderer = progress.make_renderer(a.progress, default_phase=a.cmd, title=f"ascend-fa {a.cmd}")
+    findings = doctor.Collector() if a.cmd == "doctor" else None   # each host's findings, printed after the run
     with _interruptible() as stop, renderer:
         # secret variables (-e ansible_become_password=..., -K) reach ansible-playbook in a 0600 file, never argv
         result = runner.run_playbook(
-            playbook, a.inventory, **run_args, on_event=renderer.on_event, extra_args=[*passed_args(kept), *tail],
-            envvars={**envvars, **env}, cancel=lambda: stop[0], secrets=secrets, passwords=passwords,
+            playbook, a.inventory, **run_args, on_event=_tee(renderer.on_event, findings),
+            extra_args=[*passed_args(kept), *tail], envvars={**envvars, **env}, cancel=lambda: stop[0],
+            secrets=secrets, passwords=passwords,
         )
     renderer.finish([f"artifacts: {result.artifact_dir}"])
     code = _outcome(a, result, inventory, str(given.get("fa_hosts") or "ascend"))
     if a.cmd in REPORT_AFTER and not a.no_report and result.hosts:
         _report_after_run(a, result, out_dir)
+    if findings is not None:
+        print("\n".join(doctor.report_lines(findings)))
+        code = doctor.exit_code(findings, code)
     print(exit_line(a.cmd, code, result))
     return code
+
+
+def _tee(*handlers: Any) -> Any:
+    """One event handler for ansible-runner that hands each event to every handler given (None: skipped)."""
+    def on_event(event: dict[str, Any]) -> None:
+        for handler in handlers:
+            if handler is not None:
+                handler(event)
+    return on_event
 
 
 def _joined(values: Sequence[str] | None) -> str | None:
@@ -673,10 +687,8 @@ def _add_playbook_options(p: argparse.ArgumentParser) -> None:
                                type=opt.kind, help=opt.help)
 
 
-def _add_playbook_commands(sub: Any, skip: frozenset[str] = frozenset()) -> None:
+def _add_playbook_commands(sub: Any) -> None:
     for name, text in PLAYBOOK_COMMANDS.items():
-        if name in skip:
-            continue
         p = sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_playbook_options(p)
@@ -746,15 +758,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ascend-fa {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     extensions = _has_module("ascend_fa.explain")
-    # ascend_fa.doctor prints each host's findings and fixes: when it is there, its doctor replaces the generic one
-    _add_playbook_commands(sub, skip=frozenset({"doctor"}) if extensions and _has_module("ascend_fa.doctor") else frozenset())
+    _add_playbook_commands(sub)
     _add_report(sub)
     _add_compat(sub)
     _add_sim(sub)
     if extensions:
         from ascend_fa import explain
 
-        explain.register(sub)   # explain (known errors), and doctor when not added above
+        explain.register(sub)   # explain (known errors)
     return p
 
 

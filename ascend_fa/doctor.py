@@ -1,32 +1,21 @@
-"""``ascend-fa doctor -i INV``: run playbooks/doctor.yml and print, per host, what is wrong and the fix.
+"""``ascend-fa doctor -i INV``: what is wrong on each host and the fix, after playbooks/doctor.yml ran.
 
 The diagnosis itself happens in the playbook (role ``fa_doctor``: drift of the installed package, the
 compatibility data, the card checklist and the environment check in a fresh login shell, module
-``fa_env_check``); this module only runs it, through :func:`ascend_fa.runner.run_playbook` when that module is
-there (ansible-runner), else through ``ansible-playbook``, and prints the findings it reported.
+``fa_env_check``). The CLI runs it as any playbook subcommand (every ansible-playbook option, the user's config:
+``ascend_fa/cli.py``) with a :class:`Collector` on the event stream, then prints the findings it reported.
 
-Healthy hosts print nothing but one ``ok`` line each. Exit code: the number of hosts with findings of severity
-error (or that failed or were unreachable), capped at 125; 126 when the run did not complete.
+Healthy hosts print nothing but one ``ok`` line each. Exit status as ansible-playbook's: 2 when a host has a finding
+of severity error (or failed), 4 when one was unreachable, else the run's own status.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from ascend_fa import PROJECT_ROOT
-
-PLAYBOOK = PROJECT_ROOT / "playbooks" / "doctor.yml"
 FINDINGS_FACT = "fa_doctor_findings"
-MAX_EXIT = 125
-EXIT_NOT_RUN = 126
+EXIT_HOST_FAILED = 2   # ascend_fa/runner.py EXIT_HOST_FAILED: ansible-playbook's "a host failed"
 
 
 def problem_line(host: str, p: Mapping[str, Any]) -> str:
@@ -71,81 +60,7 @@ def report_lines(collector: Collector) -> list[str]:
     return lines
 
 
-def exit_code(collector: Collector) -> int:
-    bad = {h for h, f in collector.findings.items() if any(p.get("severity") == "error" for p in f)}
-    bad |= set(collector.failed)
-    return min(len(bad), MAX_EXIT)
-
-
-def _extra_vars(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for v in values:
-        out += ["-e", v]
-    return out
-
-
-def run_with_runner(a: argparse.Namespace, collector: Collector) -> int | None:
-    """Through ascend_fa.runner (ansible-runner); None when that is not available here."""
-    if importlib.util.find_spec("ascend_fa.runner") is None or importlib.util.find_spec("ansible_runner") is None:
-        return None
-    from ascend_fa import runner
-
-    result = runner.run_playbook(PLAYBOOK, a.inventory, limit=a.limit, on_event=collector,
-                                 extra_args=_extra_vars(a.extra_vars), verbosity=a.verbose or None)
-    if result.exit_code != 0 and not collector.hosts:   # ansible-playbook's status: no host ran, and not ok
-        print(f"ascend-fa doctor: the run ended '{result.status}' (rc {result.rc}); artifacts: {result.artifact_dir}",
-              file=sys.stderr)
-        return EXIT_NOT_RUN
-    return 0
-
-
-def run_with_ansible_playbook(a: argparse.Namespace, collector: Collector) -> int:
-    """Fallback: ansible-playbook with the JSON callback, events rebuilt from its output."""
-    exe = Path(sys.executable).parent / "ansible-playbook"
-    cmd = [str(exe) if exe.exists() else "ansible-playbook", "-i", a.inventory, str(PLAYBOOK),
-           *(["--limit", a.limit] if a.limit else []), *_extra_vars(a.extra_vars)]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "json"}
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
-    try:
-        data = json.loads(proc.stdout[proc.stdout.find("{"):])
-    except ValueError:
-        print(f"ascend-fa doctor: ansible-playbook rc {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}",
-              file=sys.stderr)
-        return EXIT_NOT_RUN
-    for play in data.get("plays") or []:
-        for task in play.get("tasks") or []:
-            for host, res in (task.get("hosts") or {}).items():
-                kind = "runner_on_unreachable" if res.get("unreachable") else \
-                    "runner_on_failed" if res.get("failed") else "runner_on_ok"
-                collector({"event": kind, "event_data": {"host": host, "res": res}})
-    return 0
-
-
-def cmd_doctor(a: argparse.Namespace) -> int:
-    if not PLAYBOOK.is_file():
-        print(f"ascend-fa doctor: {PLAYBOOK} is missing", file=sys.stderr)
-        return EXIT_NOT_RUN
-    collector = Collector()
-    rc = run_with_runner(a, collector)
-    if rc is None:
-        rc = run_with_ansible_playbook(a, collector)
-    if rc:
-        return rc
-    for line in report_lines(collector):
-        print(line)
-    return exit_code(collector)
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    d = subparsers.add_parser(
-        "doctor", help="diagnose hosts where FlashAttention is not working (cause and fix per host)",
-        description="Run playbooks/doctor.yml: drift of the installed package, the compatibility data, the cards, and "
-                    "the environment in a fresh login shell (CANN/NNAL/package set_env, ASCEND_OPP_PATH, "
-                    "load_priority, ld.so cache, dlopen, pip check, torch/torch_npu pair). Prints each finding "
-                    "with its fix; healthy hosts print 'ok'.")
-    d.add_argument("-i", "--inventory", required=True, help="inventory file (or host1,host2,)")
-    d.add_argument("-l", "--limit", help="further limit the hosts (ansible pattern)")
-    d.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS", help="as ansible-playbook -e")
-    d.add_argument("-v", "--verbose", action="count", default=0)
-    d.set_defaults(func=cmd_doctor)
-    return d
+def exit_code(collector: Collector, run_code: int) -> int:
+    """The run's own status, or 2 (a host failed) when it was 0 and a host has a finding of severity error."""
+    bad = any(any(p.get("severity") == "error" for p in f) for f in collector.findings.values())
+    return EXIT_HOST_FAILED if run_code == 0 and (bad or collector.failed) else run_code

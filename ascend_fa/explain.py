@@ -132,7 +132,7 @@ def _has_command(subparsers: Any, name: str) -> bool:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``explain`` and (unless already there) ``doctor`` to an ``add_subparsers()`` object."""
+    """Add ``explain`` to an ``add_subparsers()`` object (``doctor`` is a playbook subcommand of ascend_fa/cli.py)."""
     if not _has_command(subparsers, "explain"):
         e = subparsers.add_parser(
             "explain", help="name the class, cause and fix of an error in a log (file or - for stdin)",
@@ -146,10 +146,6 @@ def register(subparsers: Any) -> None:
         e.add_argument("--signatures", help="another signatures file, YAML with the fields of "
                                             "plugins/module_utils/fa_known_errors_data.py (placeholders, signatures)")
         e.set_defaults(func=cmd_explain)
-    if not _has_command(subparsers, "doctor"):
-        from ascend_fa import doctor
-
-        doctor.add_parser(subparsers)
 
 
 def main(argv: list[str] | None = None) -> int:
