@@ -207,7 +207,7 @@ class FleetReport:
             "cards_passed": sum(1 for c in cards if c.verify == "pass"),
             "cards_failed": sum(1 for c in cards if c.verify == "fail"),
             "cards_unverified": sum(1 for c in cards if c.verify == "none"),
-            "cards_unhealthy": sum(1 for c in cards if _health_class(c.health) != "ok"),
+            "cards_unhealthy": sum(1 for c in cards if _health_class(c.health) in ("warn", "fail")),
             "outliers": len(self.outliers),
             "hosts_converged": sum(1 for h in self.hosts if converged(h)),
             "hosts_changed_since_last": sum(1 for h in self.hosts if h.since_state in ("new", "changed")),
@@ -341,8 +341,9 @@ def fact_cache(facts_dir: str | os.PathLike[str]) -> Any:
 
 def load_facts(facts_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, Any]]:
     """host -> cached facts (``ascend`` and friends), read through Ansible's cache plugin API; an entry the plugin
-    cannot read is skipped."""
-    d = Path(facts_dir) if facts_dir else None
+    cannot read is skipped. ``~`` and ``$VARS`` are expanded as the cache plugin does (the callback passes ansible's
+    raw ``fact_caching_connection``, e.g. ``~/.cache/ascend-fa/facts``)."""
+    d = Path(os.path.expandvars(os.path.expanduser(str(facts_dir)))) if facts_dir else None
     if d is None or not d.is_dir():
         return {}
     cache = fact_cache(d)

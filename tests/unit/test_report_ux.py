@@ -379,3 +379,24 @@ def test_the_terminal_sums_acknowledged_errors_up_in_one_line(tmp_path):
     text = out.getvalue()
     assert "acknowledged (fa_preflight_ignore), not blocking: torch_torch_npu_mismatch on 2 host(s): n1, n2" in text
     assert "pip install torch==2.9.0" not in text
+
+
+def test_facts_dir_with_a_tilde_is_read_as_ansible_does(tmp_path, monkeypatch):
+    """The callback passes ansible's raw fact_caching_connection (~/.cache/ascend-fa/facts): expanded as the cache
+    plugin expands it, else a converged rerun (no facts in its events) shows '-' for every version."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "data" / "report"
+    facts = next((p for p in src.rglob("*") if p.is_dir() and p.name == "facts"), None)
+    if facts is None:
+        pytest.skip("no fact cache fixture")
+    home = tmp_path / "home"
+    shutil.copytree(facts, home / ".cache" / "facts")
+    monkeypatch.setenv("HOME", str(home))
+    assert report.load_facts("~/.cache/facts") == report.load_facts(home / ".cache" / "facts") != {}
+
+
+def test_cards_without_health_readings_are_not_counted_unhealthy(tmp_path):
+    rep = report.build_report(None, tmp_path, hosts=["n1"], run_facts={"n1": {"ascend": {
+        "fa_package": None, "npu_count": 2, "chips": [{"npu_id": 0, "chip_id": 0}, {"npu_id": 1, "chip_id": 0}]}}})
+    assert rep.summary()["cards_unhealthy"] == 0
