@@ -177,12 +177,9 @@ def _file_vars(files: Sequence[str]) -> dict[str, Any]:
 
 
 def results_dir(variables: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Path:
-    """Where the roles put per-host results: -e fa_results_dir, else $ASCEND_FA_RESULTS, else <repo>/out."""
-    from ascend_fa.runner import REPO
-
-    env = os.environ if env is None else env
-    value = variables.get("fa_results_dir") or env.get("ASCEND_FA_RESULTS") or str(REPO / "out")
-    return Path(str(value)).expanduser().resolve()
+    """Where the roles and the records callback put results: -e fa_results_dir, else $ASCEND_FA_RESULTS, else
+    <repo>/out (one rule: plugin_utils/records.py results_dir, which the callback uses too)."""
+    return records.results_dir(variables.get("fa_results_dir"), env, runner.REPO)
 
 
 # ------------------------------------------------------------------------------------------------ playbooks
