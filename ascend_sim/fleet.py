@@ -81,11 +81,14 @@ def plan_hosts(
     cann_versions: Sequence[str] | None = None,
     npus: int = 8,
     overrides: Mapping[Any, Mapping[str, Any]] | None = None,
+    package_pad_mib: int = 0,
 ) -> list[dict[str, Any]]:
     """Names, addresses and host.json of every host (pure; validated). Host indexes start at 1.
 
     ``models``, ``cann_layouts`` and ``cann_versions`` are cycled over the hosts; ``overrides`` maps a host
     index (1-based), its name or ``nodeN`` to host.json keys that win over everything else.
+    ``package_pad_mib``: every host's host.json ``package_pad_mib`` (the packages its builds make grow by that many
+    MiB of incompressible kernel-binary stand-in; see ``ascend_sim/upstream/tree/scripts/util/gen_kernel_config.py``).
     """
     if not 1 <= octet <= 254 or not 1 <= hosts <= 254:
         raise SimError("fleet_octet and hosts must be within 1..254")
@@ -93,6 +96,8 @@ def plan_hosts(
     for i in range(hosts):
         index, name = i + 1, f"{fleet_id}-node{i + 1}"
         config: dict[str, Any] = {"model": _nth(models, i) or DEFAULTS["model"], "npu_count": npus}
+        if package_pad_mib:
+            config["package_pad_mib"] = package_pad_mib
         if _nth(cann_versions, i):
             config["cann_version"] = _nth(cann_versions, i)
         if _nth(cann_layouts, i):
@@ -276,18 +281,20 @@ def create(
     fleet_id: str | None = None,
     with_torch: bool = True,
     timeout: float = 90,
+    package_pad_mib: int = 0,
 ) -> dict[str, Any]:
     """Start a fleet of ``hosts`` simulated hosts on ``127.0.<fleet_octet>.1..N``; return fleet.json's content.
 
     Stale containers with the same fleet label are removed first. See :func:`plan_hosts` for ``models``,
-    ``cann_layouts``, ``cann_versions`` and ``overrides``. Raises :class:`SimError` (and removes what it
-    started) when a host does not come up.
+    ``cann_layouts``, ``cann_versions``, ``overrides`` and ``package_pad_mib``. Raises :class:`SimError` (and
+    removes what it started) when a host does not come up.
     """
     started = time.monotonic()
     fleet_dir = Path(dir).resolve()
     fleet_dir.mkdir(parents=True, exist_ok=True)
     fleet_id = fleet_id or fleet_id_for(fleet_octet)
-    planned = plan_hosts(fleet_id, fleet_octet, hosts, models, cann_layouts, cann_versions, npus, overrides)
+    planned = plan_hosts(fleet_id, fleet_octet, hosts, models, cann_layouts, cann_versions, npus, overrides,
+                         package_pad_mib)
     remove_fleet_containers(fleet_id)
     busy = [h["address"] for h in planned if _listening(h["address"])]
     if busy:
@@ -312,7 +319,7 @@ def create(
         "inventory": str(inventory), "known_hosts": str(fleet_dir / "known_hosts"),
         "key": str(fleet_dir / "id_ed25519"), "torch": str(torch),
         "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "create_seconds": round(time.monotonic() - started, 2),
+        "create_seconds": round(time.monotonic() - started, 2), "package_pad_mib": package_pad_mib,
         "hosts": [{"name": h["name"], "index": h["index"], "address": h["address"],
                    "model": h["config"]["model"]} for h in planned],
     }
@@ -681,6 +688,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="host.json override; HOST is an index (1..N) or a name; VALUE is JSON or a string")
     c.add_argument("--fleet-id")
     c.add_argument("--no-torch", action="store_true", help="do not install/mount CPU torch")
+    c.add_argument("--package-pad-mib", type=int, default=0, metavar="N",
+                   help="builds on these hosts add N MiB of incompressible kernel-binary stand-in to the package")
     d = sub.add_parser("destroy", help="remove a fleet's containers")
     d.add_argument("dir")
     f = sub.add_parser("inject-fault", help="inject a fault into one host")
@@ -722,7 +731,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "create":
             fleet = create(args.dir, hosts=args.hosts, models=_csv(args.models), fleet_octet=args.octet,
                            cann_layouts=_csv(args.layouts), cann_versions=_csv(args.cann_versions), npus=args.npus,
-                           overrides=_parse_set(args.set), fleet_id=args.fleet_id, with_torch=not args.no_torch)
+                           overrides=_parse_set(args.set), fleet_id=args.fleet_id, with_torch=not args.no_torch,
+                           package_pad_mib=args.package_pad_mib)
             for h in fleet["hosts"]:
                 print(f"{h['name']:<16} {h['address']:<13} {h['model']}")
             print(f"fleet {fleet['fleet_id']}: {len(fleet['hosts'])} hosts in {fleet['create_seconds']} s; "

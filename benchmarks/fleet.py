@@ -9,7 +9,9 @@ compiles itself, the seed blog's procedure). Per run it records the wall time, t
 pipeline phase (callback ``benchmarks/callback_plugins/phase_timer.py``), the CPU time of the controller
 (ansible-playbook and everything it started, the SSH ControlPersist masters included) apart from the CPU time of the
 simulated hosts (each container's cpuacct cgroup), and the machine's total busy CPU (other work on a shared
-machine shows up there). Builds are counted from the artifact cache (``<cache>/*/artifact.json``).
+machine shows up there). Builds are counted from the artifact cache (``<cache>/*/artifact.json``). Every SSH
+connection goes through ``benchmarks/ssh_meter.py`` (its ProxyCommand), which counts the SSH wire bytes the controller
+sends and receives; the simulated builds pad the package with ``--package-mib`` MiB of incompressible data (32).
 
     .venv/bin/python benchmarks/fleet.py                                # sizes 1,8,32,64, naive included
     .venv/bin/python benchmarks/fleet.py --sizes 1,8 --skip-naive       # quick look
@@ -30,6 +32,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +54,9 @@ PHASES = ["preflight", "fetch", "build", "install", "verify", "rollout"]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)"
                    r"\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
 PR_SET_CHILD_SUBREAPER = 36
+SSH_METER = BENCH / "ssh_meter.py"
+SSH_METER_ENV = "ASCEND_FA_BENCH_SSH_METER"   # ssh_meter.py appends one JSON line per SSH connection to this file
+MIB = 1 << 20
 
 
 # ------------------------------------------------------------------------------------------ measuring one run
@@ -146,6 +152,33 @@ def _recap(text: str) -> dict[str, dict[str, int]]:
     return {m.group(1): dict(zip(keys, map(int, m.groups()[1:]), strict=True)) for m in RECAP.finditer(text)}
 
 
+def ssh_meter_totals(path: Path) -> dict[str, Any]:
+    """Sum of ssh_meter.py's lines for one run: SSH wire bytes each way, the meters' own CPU, connections."""
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return {
+        "controller_tx_bytes": sum(int(r.get("bytes_up") or 0) for r in rows),
+        "controller_rx_bytes": sum(int(r.get("bytes_down") or 0) for r in rows),
+        "meter_cpu_s": round(sum(float(r.get("cpu_s") or 0.0) for r in rows), 3),
+        "ssh_connections": len(rows),
+        "ssh_meter_errors": sorted({str(r["error"]) for r in rows if r.get("error")}),
+    }
+
+
+def ssh_meter_args(python: str = sys.executable) -> str:
+    """``-o ProxyCommand=...`` running ssh_meter.py, for ANSIBLE_SSH/SFTP/SCP_EXTRA_ARGS (Ansible shlex-splits them
+    and adds them after the inventory's ``ansible_ssh_common_args``; ssh runs the command through the shell)."""
+    command = f"{shlex.quote(python)} {shlex.quote(str(SSH_METER))} %h %p"
+    return "-o " + shlex.quote(f"ProxyCommand={command}")
+
+
 def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str, cpu_files: dict[str, Path],
                  timeout: int) -> dict[str, Any]:
     """One ansible-playbook run: wall time, recap, phases, controller CPU, node CPU, machine busy CPU."""
@@ -156,7 +189,10 @@ def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str,
     cp_dir.mkdir(parents=True)
     cpu_list = workdir / "cpu_files.json"
     cpu_list.write_text(json.dumps([str(p) for p in cpu_files.values()]))
-    env = {**env, "PHASE_TIMER_OUT": str(phases_file), "PHASE_TIMER_CPU_FILES": str(cpu_list)}
+    meter_log = workdir / f"{label}.ssh_meter.jsonl"
+    meter_log.unlink(missing_ok=True)
+    env = {**env, "PHASE_TIMER_OUT": str(phases_file), "PHASE_TIMER_CPU_FILES": str(cpu_list),
+           SSH_METER_ENV: str(meter_log)}
     spec = {"cmd": cmd, "cwd": str(ROOT), "env": env, "log": str(log),
             "cp_dir": str(cp_dir), "timeout": timeout}
     node0, machine0 = _node_cpu(cpu_files), _machine_busy()
@@ -171,7 +207,9 @@ def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str,
     text = log.read_text(errors="replace")
     recap = _recap(text)
     phases = json.loads(phases_file.read_text()) if phases_file.exists() else {}
-    controller = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    meter = ssh_meter_totals(meter_log)
+    # the wrapper reaped the meters too (they are the SSH masters' ProxyCommands): their CPU is reported apart
+    controller = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime) - meter["meter_cpu_s"]
     node, machine = node1 - node0, machine1 - machine0
     tasks = phases.get("tasks", [])
     return {
@@ -180,7 +218,8 @@ def run_measured(cmd: list[str], env: dict[str, str], workdir: Path, label: str,
         "changed_total": sum(r["changed"] for r in recap.values()),
         "hosts_changed": sum(1 for r in recap.values() if r["changed"]),
         "controller_cpu_s": round(controller, 2), "node_cpu_s": round(node, 2), "machine_busy_s": round(machine, 2),
-        "other_cpu_s": round(max(machine - controller - node, 0.0), 2),
+        "other_cpu_s": round(max(machine - controller - meter["meter_cpu_s"] - node, 0.0), 2),
+        **meter,
         "startup_s": phases.get("startup_seconds"),
         "phases": {p: round(phases.get("phases", {}).get(p, 0.0), 2) for p in [*PHASES, "play"]},
         "phases_cpu": {p: phases.get("phases_cpu", {}).get(p, {"controller": 0.0, "node": 0.0})
@@ -221,6 +260,11 @@ class Bench:
             "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1",
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
         })
+        # every SSH connection the run opens goes through the byte meter: with ControlMaster=auto (ansible.cfg) that is
+        # the ControlPersist master of each host; sftp/scp get it too, in case one of them opens a host's first
+        # connection (Ansible gives ssh_extra_args to ssh only)
+        meter = ssh_meter_args()
+        env.update({"ANSIBLE_SSH_EXTRA_ARGS": meter, "ANSIBLE_SFTP_EXTRA_ARGS": meter, "ANSIBLE_SCP_EXTRA_ARGS": meter})
         if self.args.forks:
             env["ANSIBLE_FORKS"] = str(self.args.forks)
         if strategy == "mitogen_linear":
@@ -241,8 +285,10 @@ class Bench:
         run_dir.mkdir(parents=True)
         fleet_dir = run_dir / "fleet"
         print(f"[{time.strftime('%H:%M:%S')}] N={n} {mode}: creating fleet on 127.0.{octet}.1-{n}", flush=True)
-        info = simfleet.create(fleet_dir, hosts=n, fleet_octet=octet, models=MODELS, npus=1)
-        entry: dict[str, Any] = {"octet": octet, "create_s": info["create_seconds"]}
+        info = simfleet.create(fleet_dir, hosts=n, fleet_octet=octet, models=MODELS, npus=1,
+                               package_pad_mib=self.args.package_mib)
+        entry: dict[str, Any] = {"octet": octet, "create_s": info["create_seconds"],
+                                 "package_pad_mib": self.args.package_mib}
         try:
             names = [h["name"] for h in info["hosts"]]
             cpu_files = _cgroup_cpu_files(names)
@@ -268,6 +314,13 @@ class Bench:
                 entry["builds"] = len(arts)
                 entry["build_seconds"] = [float(a.get("build_seconds") or 0) for a in arts]
                 entry["build_s"] = round(sum(entry["build_seconds"]), 2)
+                entry["package_bytes_each"] = [int(a["size"]) for a in arts if str(a.get("size", "")).isdigit()]
+                entry["package_bytes"] = (round(sum(entry["package_bytes_each"]) / len(entry["package_bytes_each"]))
+                                          if entry["package_bytes_each"] else None)
+                if entry["package_bytes"] and entry["package_bytes"] < self.args.package_mib * MIB:
+                    print(f"WARNING: N={n} {mode}: the package has {entry['package_bytes']} bytes, less than the "
+                          f"{self.args.package_mib} MiB asked: this checkout's simulated build does not pad "
+                          "(ascend_sim/upstream/tree/scripts/util/gen_kernel_config.py)", file=sys.stderr)
                 installed = ("installed", "upgraded", "reinstalled")
                 entry["installed_hosts"] = sum(1 for p in (run_dir / "results" / "upgrade").glob("*.json")
                                                if json.loads(p.read_text()).get("result") in installed)
@@ -289,6 +342,8 @@ class Bench:
                  else "")
               + (f", full-check rerun {entry['rerun_full']['wall_s']} s" if "rerun_full" in entry else "")
               + f", builds {entry['builds']}"
+              + (f", package {_fmt(_mib(entry.get('package_bytes')))} MiB" if entry.get("package_bytes") else "")
+              + f", controller → hosts {_fmt(_mib(first.get('controller_tx_bytes')))} MiB"
               + (f", installed {entry['installed_hosts']}/{n}, verified {entry['verified_hosts']}/{n}"
                  if "installed_hosts" in entry else ""), flush=True)
         if first["rc"] != 0:
@@ -317,6 +372,28 @@ def _per_core(value: float | None, cores: int) -> float | None:
 
 def _r(value: float | None, nd: int = 2) -> float | None:
     return None if value is None else round(value, nd)
+
+
+def _bytes_summary(runs: dict[int, dict[str, Any]], big: int) -> dict[str, Any]:
+    """Bytes of the first rollouts: the package, the controller's SSH bytes at each N and their slopes per added host
+    (least squares, the same sizes as the other slopes); None where a run has no measurement (an older fleet.json)."""
+    tx = {n: r["first"].get("controller_tx_bytes") for n, r in runs.items()}
+    rx = {n: r["first"].get("controller_rx_bytes") for n, r in runs.items()}
+    meter = {n: r["first"].get("meter_cpu_s") for n, r in runs.items()}
+    sizes = [r.get("package_bytes") for _, r in sorted(runs.items()) if r.get("package_bytes")]
+    package = runs[big].get("package_bytes") or (sizes[-1] if sizes else None)
+
+    def slope(values: dict[int, Any]) -> float | None:
+        return None if any(v is None for v in values.values()) else _slope(list(values.items()))
+
+    tx_slope, rx_slope = slope(tx), slope(rx)
+    return {
+        "package_bytes": package,
+        "controller_tx_bytes": tx, "controller_rx_bytes": rx, "meter_cpu_s": meter,
+        "slope_controller_tx_bytes_per_host": None if tx_slope is None else round(tx_slope),
+        "slope_controller_rx_bytes_per_host": None if rx_slope is None else round(rx_slope),
+        "tx_per_host_over_package": None if tx_slope is None or not package else round(tx_slope / package, 4),
+    }
 
 
 def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -351,6 +428,7 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
                                                                            for n in runs]), cores), 3),
             "slope_node_cpu_s_per_host": _r(_slope([(n, runs[n]["first"]["node_cpu_s"]) for n in runs]), 3),
             "rerun_changed0_all_hosts": all(r["rerun_changed0_all_hosts"] for r in runs.values()),
+            **_bytes_summary(runs, big),
         }
         if big in runs:
             s["rerun_over_rollout"] = _r(runs[big]["rerun"]["wall_s"] / runs[big]["first"]["wall_s"], 3)
@@ -370,6 +448,10 @@ def summarize(sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
             else s["slope_rollout_minus_build_s_per_host"] <= 0.3,
             "rerun_over_rollout<=0.1": None if "rerun_over_rollout" not in s else s["rerun_over_rollout"] <= 0.1,
             "rerun_changed0": s["rerun_changed0_all_hosts"],
+            "tx_per_host_over_package<=0.05": None if s["tx_per_host_over_package"] is None
+            else s["tx_per_host_over_package"] <= 0.05,
+            "slope_controller_cpu<=0.8": None if s["slope_controller_cpu_s_per_host"] is None
+            else s["slope_controller_cpu_s_per_host"] <= 0.8,
         }
         out[mode] = s
     return out
@@ -416,12 +498,16 @@ def render_md(result: dict[str, Any]) -> str:
              f"`{meta['command']}`  ", f"commit {meta['commit']}, ansible-core {meta['ansible_core']}, "
              f"mitogen {meta.get('mitogen') or 'not used'}, {meta['cpus']} CPUs shared by controller and simulated "
              f"hosts, load average before {meta['loadavg_before']}, after {meta['loadavg_after']}; verify "
-             f"{'on' if meta['verify'] else 'off'}, forks {meta['forks']}.", "",
+             f"{'on' if meta['verify'] else 'off'}, forks {meta['forks']}, "
+             + (f"package padded with {meta['package_mib']} MiB of incompressible kernel-binary stand-in."
+                if meta.get("package_mib") is not None else "package not padded, SSH bytes not measured (a run from "
+                "before `--package-mib` and the SSH meter)."), "",
              *[f"- {note}" for note in meta.get("notes", [])], *([""] if meta.get("notes") else []),
              "## Rollout", "",
              "| N | strategy | rollout s | builds | build s | rollout − build s | rerun s | rerun changed | "
-             "full-check rerun s | controller CPU s | node CPU s | other CPU s | naive s | naive / ours |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "full-check rerun s | controller CPU s | node CPU s | other CPU s | meter CPU s | package MiB | "
+             "controller → hosts MiB | hosts → controller MiB | naive s | naive / ours |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in ns:
         naive = sizes[n].get("naive")
         naive_s = naive["first"]["wall_s"] if naive and naive["first"]["rc"] == 0 else None
@@ -436,17 +522,23 @@ def render_md(result: dict[str, Any]) -> str:
                 f["wall_s"] if f["rc"] == 0 else f"FAILED rc={f['rc']}", e["builds"], e.get("build_s"),
                 f["wall_s"] - e.get("build_s", 0.0), r["wall_s"], f"{r['changed_total']} ({r['hosts']} hosts)",
                 (e.get("rerun_full") or {}).get("wall_s"), f["controller_cpu_s"], f["node_cpu_s"], f["other_cpu_s"],
-                naive_s if mode != "mitogen" else None, ratio]) + " |")
+                f.get("meter_cpu_s"), _mib(e.get("package_bytes")), _mib(f.get("controller_tx_bytes")),
+                _mib(f.get("controller_rx_bytes")), naive_s if mode != "mitogen" else None, ratio]) + " |")
         if naive:
             f = naive["first"]
             lines.append("| " + " | ".join(_fmt(x) for x in [
                 n, "naive (seed, every host builds)", f["wall_s"] if f["rc"] == 0 else f"FAILED rc={f['rc']}",
                 naive["builds"], naive.get("build_task_s"), None, None, None, None, f["controller_cpu_s"], f["node_cpu_s"],
-                f["other_cpu_s"], None, None]) + " |")
+                f["other_cpu_s"], f.get("meter_cpu_s"), None, _mib(f.get("controller_tx_bytes")),
+                _mib(f.get("controller_rx_bytes")), None, None]) + " |")
     lines += ["", "Build s: the packages' compile time from `artifact.json` (`build_seconds`, builds run one after "
               "the other); for naive, the wall time of its build task (all hosts). Node CPU: the simulated hosts' "
-              "cgroups; controller CPU: ansible-playbook and all it started (SSH masters included); other: the rest "
-              "of the machine's busy time during the run (work outside this benchmark).", "",
+              "cgroups; controller CPU: ansible-playbook and all it started (SSH masters included), less the SSH byte "
+              "meters (meter CPU s: `benchmarks/ssh_meter.py`, the ProxyCommand of every SSH connection); other: the "
+              "rest of the machine's busy time during the run (work outside this benchmark). Package: the mean size "
+              "of the run's packages (`artifact.json` `size`). Controller → hosts / hosts → controller: SSH wire bytes "
+              "(encrypted, with SSH framing) of all the run's SSH connections, counted by the meters; MiB = 2^20 "
+              "bytes.", "",
               "## Time per phase (first rollout / rerun, wall s)", "",
               "| N | strategy | startup | " + " | ".join(PHASES) + " | play-level |",
               "|---|---|---|" + "---|" * (len(PHASES) + 1)]
@@ -494,7 +586,17 @@ def render_md(result: dict[str, Any]) -> str:
                   f"check) {_fmt(s.get('rerun_full_over_rollout'))}",
                   f"- rollout({big}) / rollout({s['smallest_n']}) = {_fmt(s.get('rollout_big_over_small'))}, with build "
                   f"{_fmt((s.get('build_s_big_small') or [None])[0])} s at N={big} and "
-                  f"{_fmt((s.get('build_s_big_small') or [None, None])[1])} s at N={s['smallest_n']}", ""]
+                  f"{_fmt((s.get('build_s_big_small') or [None, None])[1])} s at N={s['smallest_n']}",
+                  f"- controller bytes per added host (SSH wire bytes, controller → hosts, slope over N = "
+                  f"{s['slope_points']}): {_fmt(_mib(s.get('slope_controller_tx_bytes_per_host')))} MiB against a "
+                  f"package of {_fmt(_mib(s.get('package_bytes')))} MiB: "
+                  f"{_fmt4(s.get('tx_per_host_over_package'))} of the package (target <= 0.05): "
+                  f"{_verdict(s['targets'].get('tx_per_host_over_package<=0.05'))}; hosts → controller "
+                  f"{_fmt(_mib(s.get('slope_controller_rx_bytes_per_host')))} MiB per added host",
+                  f"- controller CPU per added host (slope over N = {s['slope_points']}"
+                  f"{', SSH meters taken out' if s.get('slope_controller_tx_bytes_per_host') is not None else ''}): "
+                  f"{_fmt(s['slope_controller_cpu_s_per_host'])} CPU s (target <= 0.8): "
+                  f"{_verdict(s['targets'].get('slope_controller_cpu<=0.8'))}", ""]
     costs = result.get("task_costs") or []
     if costs:
         lines += ["## Cost per task (linear, first rollout; wall s, slope per added host over N >= 8)", "",
@@ -507,6 +609,14 @@ def render_md(result: dict[str, Any]) -> str:
                          + f" | {_fmt(row['per_host_s'])} | {_fmt(row.get('controller_cpu_per_host_s'))}"
                          f" | {_fmt(row.get('node_cpu_per_host_s'))} |")
     return "\n".join(lines) + "\n"
+
+
+def _mib(value: Any) -> float | None:
+    return None if value is None else value / MIB
+
+
+def _fmt4(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -621,8 +731,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--forks", type=int, help="ANSIBLE_FORKS for every run (default: ansible.cfg's)")
     p.add_argument("--full-rerun", action=argparse.BooleanOptionalAction, default=True,
                    help="after the rerun, a third run with fa_preflight_fast_path=false (the full check)")
+    p.add_argument("--package-mib", type=int, default=32, metavar="N",
+                   help="the simulated builds add N MiB of incompressible kernel-binary stand-in to each package "
+                   "(default 32; 0: the bare simulated package; see benchmarks/README.md for the size)")
     p.add_argument("--render", metavar="FLEET_JSON", help="only re-render an earlier fleet.json into --out")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 <= args.package_mib <= 1024:
+        p.error(f"--package-mib must be within 0..1024 (MiB), not {args.package_mib}")
+    return args
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> str:
@@ -659,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": _git_commit(), "ansible_core": _version("ansible-core"), "mitogen": _version("mitogen")
         if args.mitogen else None, "python": platform.python_version(), "cpus": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in os.getloadavg()], "verify": args.verify, "forks": args.forks or _forks(),
-        "models": MODELS, "npus_per_host": 1, "work": str(bench.work),
+        "models": MODELS, "npus_per_host": 1, "work": str(bench.work), "package_mib": args.package_mib,
     }
     results: dict[int, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []

@@ -94,7 +94,13 @@ DEFAULTS: dict[str, Any] = {
     "proxy_url": None,  # e.g. "http://proxy.example:3128" (network: proxy)
     # the non-root SSH user ``ops`` (sim-apply ensure_ops): null: sudo NOPASSWD; a string: sudo asks ops for it
     "ops_sudo_password": None,
+    # MiB of incompressible kernel-binary stand-in the simulated upstream build adds to each package it builds on this
+    # host (scripts/util/gen_kernel_config.py layout; 0: none). A real FlashAttention package carries kernel binaries
+    # for every shape, dtype and SoC; the simulated one has a few KiB of them, too small to measure transfer costs.
+    "package_pad_mib": 0,
 }
+
+PACKAGE_PAD_MIB_MAX = 1024
 
 # What the slow-host fault can slow down: every command over SSH (root's login shell), npu-smi, and the torch_npu
 # stand-in's device initialisation (so fa_check.py, the verification).
@@ -145,6 +151,10 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         if level not in HEALTH_VALUES:
             raise HostConfigError(f"health must be one of {HEALTH_VALUES}, not {level!r}")
     _check_fault_keys(host)
+    pad = host["package_pad_mib"]
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad <= PACKAGE_PAD_MIB_MAX:
+        raise HostConfigError(f"package_pad_mib must be a whole number of MiB within 0..{PACKAGE_PAD_MIB_MAX}, "
+                              f"not {pad!r}")
     return host
 
 

@@ -132,3 +132,15 @@ def test_apt_mirror(tmp_path: Path) -> None:
     sources.write_text("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n")
     assert image.apt_mirror(sources) == "http://mirror.example/debian"
     assert image.apt_mirror(tmp_path / "missing") == image.DEFAULT_MIRROR
+
+
+def test_plan_hosts_package_pad_reaches_every_host_json() -> None:
+    planned = fleet.plan_hosts("f", 2, 3, package_pad_mib=32, overrides={3: {"package_pad_mib": 1}})
+    assert [h["config"]["package_pad_mib"] for h in planned] == [32, 32, 1]
+    assert all(h["config"]["package_pad_mib"] == 0 for h in fleet.plan_hosts("f", 2, 2))
+
+
+@pytest.mark.parametrize("pad", [-1, 1025, "32", 1.5, True])
+def test_plan_hosts_rejects_bad_package_pad(pad) -> None:
+    with pytest.raises(SimError, match="package_pad_mib"):
+        fleet.plan_hosts("f", 2, 1, overrides={1: {"package_pad_mib": pad}})

@@ -10,6 +10,13 @@ the import with Python's own ``ModuleNotFoundError: No module named 'yaml'``.
       the layout of ops-transformer v9.0.1 cmake/func.cmake for a custom package: each kernel binary and its
       .json in <kernel dir>/<soc>/<op_file>/, the op's binary config <kernel dir>/config/<soc>/<op_file>.json
       and <kernel dir>/config/<soc>/binary_info_config.json (<kernel dir> = <vendor>/op_impl/ai_core/tbe/kernel)
+
+Package size: the build host's host.json (`$ASCEND_SIM_HOST_JSON`, else /etc/ascend-sim/host.json; absent = 0) may
+set "package_pad_mib": N. layout then adds one more kernel binary, <op_type>_sim_pad.o (and its .json): the first
+kernel object (an ELF file, as every kernel binary) followed by N MiB of incompressible bytes, a stand-in for the kernel
+binaries a real FlashAttention package carries for every shape, dtype and SoC (the simulated kernels are a few KiB).
+The bytes are pseudo-random from a fixed seed (SoC, op, N), so the same build gives the same package, and the
+package's size and sha256 change with N.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sys
 
 import yaml  # requirements.txt: pyyaml
@@ -45,6 +53,38 @@ def _write_json(path: str, data: dict) -> None:
         handle.write("\n")
 
 
+PAD_MIB_MAX = 1024
+MIB = 1 << 20
+
+
+def _pad_mib() -> int:
+    """host.json "package_pad_mib" (0 when absent); a bad value stops the build, naming it."""
+    path = os.environ.get("ASCEND_SIM_HOST_JSON") or "/etc/ascend-sim/host.json"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            host = json.load(handle)
+    except (OSError, ValueError):
+        return 0
+    pad = host.get("package_pad_mib", 0) if isinstance(host, dict) else 0
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad <= PAD_MIB_MAX:
+        raise SystemExit(f"[ERROR] {path}: package_pad_mib must be a whole number within 0..{PAD_MIB_MAX}, not {pad!r}")
+    return pad
+
+
+def _write_pad(path: str, head: bytes, mib: int, seed: str) -> str:
+    """``head`` then ``mib`` MiB of pseudo-random bytes (fixed seed: reproducible, and gzip cannot shrink them);
+    returns the file's sha256."""
+    rng = random.Random(seed)
+    digest = hashlib.sha256(head)
+    with open(path, "wb") as handle:
+        handle.write(head)
+        for _ in range(mib):
+            chunk = rng.randbytes(MIB)
+            digest.update(chunk)
+            handle.write(chunk)
+    return digest.hexdigest()
+
+
 def layout(yaml_path: str, soc: str, kernel_dir: str, objects: list[str]) -> None:
     op = _load(yaml_path)
     op_type, op_file = op["op_type"], op["op_file"]
@@ -67,6 +107,21 @@ def layout(yaml_path: str, soc: str, kernel_dir: str, objects: list[str]) -> Non
             "opType": op_type,
             "socVersion": soc,
             "sha256": hashlib.sha256(data).hexdigest(),
+        })
+        bin_list.append({"integralKey": op["integral_key"], "binInfo": {"jsonFilePath": f"{soc}/{op_file}/{name}.json"}})
+    pad_mib = _pad_mib()
+    if pad_mib:
+        name = f"{op_type}_sim_pad"
+        with open(sorted(objects)[0], "rb") as handle:
+            head = handle.read()
+        sha = _write_pad(os.path.join(bin_dir, name + ".o"), head, pad_mib, f"{soc}/{op_type}/{pad_mib}")
+        _write_json(os.path.join(bin_dir, name + ".json"), {
+            "binFileName": name,
+            "binFileSuffix": ".o",
+            "kernelName": "sim_pad",
+            "opType": op_type,
+            "socVersion": soc,
+            "sha256": sha,
         })
         bin_list.append({"integralKey": op["integral_key"], "binInfo": {"jsonFilePath": f"{soc}/{op_file}/{name}.json"}})
     _write_json(os.path.join(config_dir, op_file + ".json"), {op_type: {"binList": bin_list}})
