@@ -13,6 +13,13 @@ ran the ``fa_install`` module. With ``src`` (the .run on the controller) this pl
   removes it only when the module could not), so the install costs three remote executions (mkdir, put, module);
 * when the module answers ``package_needed`` (stale facts: the kept copy is gone), transfers and runs it again.
 
+With ``fetch_url`` (the package on its build key's seed host, ``fa_serve``; ``docs/distribution.md``) a host that
+lacks the package pulls it itself: the module runs once without a transfer, downloads the package (size and sha256
+checked against this signed record: ``size`` comes from it) and installs it. When the pull fails (refused connection,
+HTTP error, timeout, a served copy with the wrong sha256) the module leaves no file and answers ``package_needed`` with
+``fetch_error``; the plugin then pushes the package as above and warns, naming the host, the URL and the error. The
+result says how the package came: ``package_source`` kept | pulled | pushed.
+
 Trust (``ascend_fa/trust.py``): ``src`` must be the package of a controller cache entry whose record
 (``artifact.json`` next to it) this controller signed, for that file name, that build key and the ``sha256`` the
 task gives; the plugin checks that before anything runs, and before a transfer it copies the package into a private
@@ -97,7 +104,40 @@ def transfer_decision(args: dict, facts: dict | None, check_mode: bool) -> tuple
     sha = args.get("sha256")
     if sha and sha in kept_sha256s(facts):
         return False, f"the host keeps packages/{sha}.run (facts)"
+    if args.get("fetch_url"):
+        return False, f"the host pulls the package from {args['fetch_url']}"
     return True, "the host does not have this package"
+
+
+def signed_size(record: dict, given) -> int | None:
+    """The package size of the signed ``record`` (what a pull may receive), checked against the task's ``size``."""
+    try:
+        size = int(record.get("size"))
+    except (TypeError, ValueError):
+        return None
+    if given not in (None, "") and str(given) != str(size):
+        raise AnsibleActionFail(f"size={given} is not the size of the signed record of the package ({size}): nothing "
+                                "was pulled or installed. Fix: pass fa_cached[fa_build_key].size, or leave size out")
+    return size
+
+
+def pull_args(module_args: dict, record: dict | None) -> tuple[dict, str | None]:
+    """``module_args`` for the first module run: with ``fetch_url``, ``size`` from the signed record. Returns the
+    arguments and why a pull is not possible (None: it is, or none was asked for)."""
+    if not module_args.get("fetch_url"):
+        module_args.pop("size", None)
+        return module_args, None
+    size = signed_size(record or {}, module_args.get("size"))
+    if size is None:
+        module_args.pop("fetch_url", None)
+        module_args.pop("size", None)
+        return module_args, "the signed record has no size"
+    return dict(module_args, size=size), None
+
+
+def fallback_warning(host: str, url: str, error: str) -> str:
+    return (f"{host}: could not pull the package from {url} ({error}); the controller pushed it instead. Fix: open "
+            "the port between the hosts (fa_install_serve_port; docs/distribution.md), or set fa_install_source=push")
 
 
 class ActionModule(ActionBase):
@@ -122,15 +162,19 @@ class ActionModule(ActionBase):
                                     "(transferred when needed), package a .run already on the host")
         if src and (args.get("state") or "present") != "present":
             raise AnsibleActionFail("src is only used with state=present")
+        record = None
         if src:
             try:
                 source = self._find_needle("files", os.path.expanduser(str(src)))
             except Exception as exc:  # AnsibleFileNotFound and friends: say which file
                 raise AnsibleActionFail(f"src {src} is not on the controller: {exc}") from exc
-            signed_record(source, args.get("sha256"))
-        module_args = {k: v for k, v in args.items() if k not in ACTION_ONLY_ARGS}
+            record = signed_record(source, args.get("sha256"))
+        elif args.get("fetch_url"):
+            raise AnsibleActionFail("fetch_url needs src: the pull is checked against the signed record of src")
+        module_args, no_pull = pull_args({k: v for k, v in args.items() if k not in ACTION_ONLY_ARGS}, record)
 
-        transfer, why = transfer_decision(args, task_vars.get("ansible_facts"), bool(self._task.check_mode))
+        transfer, why = transfer_decision(module_args | {"src": src}, task_vars.get("ansible_facts"),
+                                          bool(self._task.check_mode))
         try:
             if not transfer:
                 res = self._execute_module(module_name=self._task.action, module_args=module_args,
@@ -141,8 +185,21 @@ class ActionModule(ActionBase):
                         result.update(package_transferred=False, transfer_reason=why)
                     return result
                 why = "the module needs the package (the host's facts were stale)"
-            result.update(self._transfer_and_run(source, module_args, task_vars))
+                if res.get("fetch_error"):
+                    host = task_vars.get("inventory_hostname", "this host")
+                    result["warnings"] = [fallback_warning(host, module_args["fetch_url"], res["fetch_error"])]
+                    result["fetch_error"] = res["fetch_error"]
+                    why = "the pull failed"
+            elif no_pull and args.get("fetch_url"):
+                why += f" (no pull: {no_pull})"
+            pushed = {k: v for k, v in module_args.items() if k not in ("fetch_url", "size")}
+            warnings = result.pop("warnings", [])
+            result.update(self._transfer_and_run(source, pushed, task_vars))
             result.update(package_transferred=True, transfer_reason=why)
+            if warnings:
+                result["warnings"] = warnings + list(result.get("warnings") or [])
+            if not result.get("failed") and result.get("package_source") in ("given", "pushed"):
+                result["package_source"] = "pushed"
             return result
         finally:
             if self._connection._shell.tmpdir:

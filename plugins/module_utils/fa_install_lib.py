@@ -9,13 +9,18 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import hashlib
+import http.client
 import json
 import os
 import re
 import shlex
 import shutil
 import stat
+import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from ansible_collections.ascend.fa.plugins.module_utils.fa_manifest import (
     kernel_problems,
@@ -35,6 +40,92 @@ class InstallError(Exception):
     def __init__(self, msg: str, **extra):
         super().__init__(msg)
         self.extra = extra
+
+
+class FetchError(Exception):
+    """A pull that did not give the package (refused connection, HTTP error, timeout, wrong size or sha256)."""
+
+
+TRANSFER_DIR_PREFIX = "ansible-tmp-"
+FETCH_CHUNK = 1 << 20
+
+
+def transfer_dir(params: dict) -> str | None:
+    """The action plugin's temporary folder holding ``package``, when it is one (``ansible-tmp-*``, contains it)."""
+    folder, package = params.get("_transfer_dir"), params.get("package")
+    if not folder or not package:
+        return None
+    folder = os.path.abspath(folder)
+    if not os.path.basename(folder).startswith(TRANSFER_DIR_PREFIX):
+        return None
+    if os.path.dirname(os.path.abspath(package)) != folder:
+        return None
+    return folder
+
+
+def remove_transfer_dir(folder: str | None) -> bool:
+    if not folder:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not os.path.exists(folder)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The seed serves the file itself: a redirect is not followed anywhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+
+def _stream(resp, out, sha: str, size: int) -> None:
+    """Copy the body of ``resp`` into ``out``: at most ``size`` bytes, exactly ``size``, with sha256 ``sha``."""
+    length = resp.headers.get("Content-Length")
+    if length is not None and length.strip() != str(size):
+        raise FetchError(f"the server announces {length} bytes, the controller's signed record says {size}")
+    digest, got = hashlib.sha256(), 0
+    while True:
+        chunk = resp.read(min(FETCH_CHUNK, size + 1 - got))
+        if not chunk:
+            break
+        got += len(chunk)
+        if got > size:
+            raise FetchError(f"the body is larger than the {size} bytes of the controller's signed record: refused")
+        digest.update(chunk)
+        out.write(chunk)
+    if got != size:
+        raise FetchError(f"the body ended after {got} of {size} bytes")
+    if digest.hexdigest() != sha:
+        raise FetchError(f"what it served has sha256 {digest.hexdigest()}, the controller's signed record says {sha} "
+                         "(the served copy is corrupted or was replaced): refused, not installed")
+
+
+def download(url: str, folder: str, sha: str, size: int, timeout: float) -> str:
+    """Pull ``url`` into a private temporary file in ``folder`` (0600, this user's): at most ``size`` bytes, then
+    its size and sha256 checked against the controller's signed record. No proxy (an address of the cluster) and no
+    redirect. Returns the file; raises FetchError and leaves no file on any failure."""
+    if not re.match(r"\Ahttps?://[^\s]+\Z", url or ""):
+        raise FetchError("not an http:// or https:// URL")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{sha[:16]}.", suffix=".pull", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            request = urllib.request.Request(url, headers={"User-Agent": "ascend-fa"})
+            with opener.open(request, timeout=timeout) as resp:
+                _stream(resp, out, sha, size)
+        return tmp
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(exc, FetchError):
+            raise
+        if isinstance(exc, urllib.error.HTTPError):
+            raise FetchError(f"HTTP {exc.code} {exc.reason}") from exc
+        if isinstance(exc, urllib.error.URLError):
+            raise FetchError(f"cannot connect: {exc.reason}") from exc
+        if isinstance(exc, (OSError, http.client.HTTPException, ValueError)):
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 def now_iso() -> str:
@@ -97,6 +188,8 @@ class Installer:
         self.state_dir = params["state_dir"]
         self.pkg_dir = os.path.join(self.state_dir, "packages")
         self.messages: list[str] = []
+        # how the installed package reached the host: kept, pulled (fetch_url), pushed or given (see present())
+        self.source: str | None = None
 
     # --- environment ----------------------------------------------------------------------------
     def opp_path(self) -> str:
@@ -143,17 +236,37 @@ class Installer:
         return os.path.join(self.pkg_dir, f"{sha}.run")
 
     def resolve_package(self, package: str | None, sha: str) -> str:
-        """The file to install: ``package`` when it is on the host, else the kept copy ``packages/<sha>.run``."""
+        """The file to install: ``package`` when it is on the host, else the kept copy ``packages/<sha>.run``, else
+        the package pulled from ``fetch_url`` (``self.source`` says which: given, kept or pulled)."""
         if package and os.path.isfile(package):
+            self.source = "given"
             return package
         kept = self.kept_path(sha)
         if os.path.isfile(kept) and sha256_file(kept) == sha:
+            self.source = "kept"
             return kept
         why = "a corrupted kept copy" if os.path.isfile(kept) else "no kept copy"
+        extra: dict = {}
+        if self.p.get("fetch_url"):
+            try:
+                pulled = self.pull(sha)
+            except FetchError as exc:
+                extra["fetch_error"] = f"pulling {self.p['fetch_url']} failed: {exc}"
+                why += f"; {extra['fetch_error']}"
+            else:
+                self.source = "pulled"
+                return pulled
         raise InstallError(f"package {sha} is not on the host ({f'no {package}, ' if package else ''}{why} "
                            f"{kept}) and what is installed is not this package, intact. Fix: give src (the "
                            "fa_install action transfers the .run from the controller) or rerun the deploy",
-                           package_needed=True)
+                           package_needed=True, **extra)
+
+    def pull(self, sha: str) -> str:
+        """The package downloaded from ``fetch_url`` into ``packages/`` (a private temporary file, checked)."""
+        size = self.p.get("size")
+        if not isinstance(size, int) or size < 0:
+            raise FetchError("the package's size (from the controller's signed record) was not given")
+        return download(self.p["fetch_url"], self.pkg_dir, sha, size, float(self.p.get("fetch_timeout") or 60))
 
     def verify_checksum(self, package: str, sha: str) -> None:
         if not os.path.isfile(package):
@@ -357,7 +470,8 @@ class Installer:
             return
         for name in os.listdir(self.pkg_dir):
             path = os.path.join(self.pkg_dir, name)
-            if name.endswith(".run") and path not in keep:
+            # *.pull: a download a killed run left behind (pulls happen under the host lock, so none is in flight)
+            if (name.endswith(".run") and path not in keep) or (name.startswith(".") and name.endswith(".pull")):
                 os.remove(path)
 
     def history(self, entry: dict) -> None:
@@ -374,7 +488,15 @@ class Installer:
         if self.check_mode:
             return True, {"would_install": package or self.kept_path(sha), "previous": before}
         source = self.resolve_package(package, sha)
-        return True, self.install(source, sha, meta, move=move and source == package)
+        if move and self.source == "given":
+            self.source = "pushed"    # the action plugin's transferred copy
+        pulled = self.source == "pulled"
+        try:
+            return True, self.install(source, sha, meta, move=(move and source == package) or pulled)
+        finally:
+            if pulled:
+                with contextlib.suppress(OSError):
+                    os.remove(source)   # moved into packages/<sha>.run, unless the install stopped before
 
     def install(self, package: str, sha: str, meta: dict, reason: str = "install", move: bool = False) -> dict:
         """Install ``package`` (sha256 ``sha``); on any failure restore what was there. Returns the new manifest.
@@ -422,7 +544,10 @@ class Installer:
             "started_at": started, "previous": previous, "reason": reason,
             "installer_success": "SUCCESS" in output, "kernels": self.kernel_record(),
             "install_for_all": bool(access["for_all"]), "installer_flags": self.installer_flags(),
+            "package_source": self.source or "kept",
         }
+        if self.source == "pulled":
+            manifest["package_url"] = self.p.get("fetch_url")
         self.messages.extend(self.access_warnings(access))
         write_json_atomic(os.path.join(self.state_dir, "manifest.json"), manifest)
         # kept: this package, the previous one (rollback_fa.yml) and the last one that passed verification here

@@ -17,8 +17,8 @@ description:
     the registration is in place, nothing is done (C(changed=false)); the installer is not re-run and I(package) is
     not needed.
   - Otherwise the package installed is I(package), or, when I(package) is not given or not on the host, the kept copy
-    C(<state_dir>/packages/<sha256>.run) (checksum-verified like any package). When neither is there the module fails
-    with C(package_needed=true).
+    C(<state_dir>/packages/<sha256>.run) (checksum-verified like any package), or the package pulled from
+    I(fetch_url) (size and sha256 checked). When none is there the module fails with C(package_needed=true).
   - The C(fa_install) action plugin (C(plugins/action/fa_install.py)) runs this module in one task. With I(src) it
     transfers the .run from the controller into the remote temporary folder and runs the module once on it, and it
     transfers nothing when the host's facts (C(ansible_facts.ascend.fa_package)) say the host already keeps a package
@@ -150,6 +150,23 @@ options:
         transfer).
     type: list
     elements: str
+  fetch_url:
+    description:
+      - URL of the package (C(.../<sha256>.run)) on the seed host of its build key (module C(fa_serve), the role's
+        C(fa_install_sources)). When the package is neither given nor kept on the host, the module pulls it from there
+        (no proxy, no redirect) into a private temporary file in C(<state_dir>/packages), at most I(size) bytes, and
+        checks its size and sha256 against I(size) and I(sha256) (the controller's signed record) before anything uses
+        it. A failed pull leaves no file and fails with C(package_needed=true) and C(fetch_error); the action plugin
+        then pushes the package from the controller, with a warning.
+    type: str
+  fetch_timeout:
+    description: Seconds a pull may wait for the connection or for the next bytes.
+    type: int
+    default: 60
+  size:
+    description: The package's size in bytes (the signed record's C(size)); a pulled body larger than this is refused.
+      Required with I(fetch_url); the action plugin checks it against the signed record.
+    type: int
   _transfer_dir:
     description:
       - Internal, set by the action plugin - its remote temporary folder that holds I(package). The package is moved
@@ -209,6 +226,21 @@ package_transferred:
   description: Whether the action plugin transferred I(src) to the host.
   returned: when src was given
   type: bool
+package_source:
+  description:
+    - How the package reached the host - C(kept) (nothing travelled - installed already, or kept in
+      C(packages/)), C(pulled) (from I(fetch_url)), C(pushed) (transferred from the controller by the action plugin)
+      or C(given) (I(package), already on the host). Also recorded in the manifest of an install.
+  returned: state=present, not in check mode
+  type: str
+package_url:
+  description: Where the package was pulled from.
+  returned: when package_source is pulled
+  type: str
+fetch_error:
+  description: Why the pull from I(fetch_url) failed (the URL and what went wrong).
+  returned: when a pull failed
+  type: str
 package_needed:
   description: The package must be transferred (it is not on the host and what is installed is not it, intact).
   returned: on that failure
@@ -225,14 +257,20 @@ install_warnings:
   elements: str
 """
 
-import os
-import shutil
+import re
 from contextlib import nullcontext
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import VENDOR_RE, Installer, InstallError, host_lock
+from ansible_collections.ascend.fa.plugins.module_utils.fa_install_lib import (
+    VENDOR_RE,
+    Installer,
+    InstallError,
+    host_lock,
+    remove_transfer_dir,
+    transfer_dir,
+)
 
-TRANSFER_DIR_PREFIX = "ansible-tmp-"
+FETCH_URL_RE = re.compile(r"\Ahttps?://[A-Za-z0-9.\[\]:_-]+/(?:[A-Za-z0-9._~-]+/)*[0-9a-f]{64}\.run\Z")
 
 
 def build_module() -> AnsibleModule:
@@ -261,9 +299,13 @@ def build_module() -> AnsibleModule:
             check_kernels=dict(type="bool", default=True),
             kernel_ops=dict(type="list", elements="str", default=[]),
             trusted_sha256=dict(type="list", elements="str"),
+            fetch_url=dict(type="str"),
+            fetch_timeout=dict(type="int", default=60),
+            size=dict(type="int"),
             _transfer_dir=dict(type="path"),
         ),
         required_if=[("state", "present", ("sha256",))],
+        required_by={"fetch_url": ("size", "sha256")},
         supports_check_mode=True,
     )
 
@@ -278,26 +320,12 @@ def validate(module: AnsibleModule) -> None:
                              "paths: '[ERROR] use absolute path for --install-path argument')")
     if p["sha256"] and len(p["sha256"]) != 64:
         module.fail_json(msg=f"sha256={p['sha256']!r} is not a sha256 hex digest")
-
-
-def transfer_dir(params: dict) -> str | None:
-    """The action plugin's temporary folder holding ``package``, when it is one (``ansible-tmp-*``, contains it)."""
-    folder, package = params.get("_transfer_dir"), params.get("package")
-    if not folder or not package:
-        return None
-    folder = os.path.abspath(folder)
-    if not os.path.basename(folder).startswith(TRANSFER_DIR_PREFIX):
-        return None
-    if os.path.dirname(os.path.abspath(package)) != folder:
-        return None
-    return folder
-
-
-def remove_transfer_dir(folder: str | None) -> bool:
-    if not folder:
-        return False
-    shutil.rmtree(folder, ignore_errors=True)
-    return not os.path.exists(folder)
+    url = p.get("fetch_url")
+    if url and not (FETCH_URL_RE.match(url) and url.endswith(f"/{p['sha256']}.run")):
+        module.fail_json(msg=f"fetch_url={url!r} is not an http(s) URL of the package <sha256>.run (sha256 "
+                             f"{p['sha256']}). Fix: leave it to the role (fa_install_sources, set by tasks_from seed)")
+    if p.get("fetch_timeout") is not None and p["fetch_timeout"] < 1:
+        module.fail_json(msg=f"fetch_timeout={p['fetch_timeout']} must be >= 1 second. Fix: set fa_install_fetch_timeout")
 
 
 def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
@@ -322,8 +350,22 @@ def run_module(params: dict, run, check_mode: bool) -> tuple[bool, dict]:
         return True, dict(msg=f"{params['state_dir']}: {exc}. Fix: free space or fix permissions there and rerun "
                               "(what the host had is kept: the manifest is written last)", previous=before)
     if not changed:
-        return False, dict(changed=False, manifest=before, previous=(before or {}).get("previous"))
-    return False, dict(changed=True, manifest=manifest, previous=before, install_warnings=list(inst.messages))
+        return False, dict(changed=False, manifest=before, previous=(before or {}).get("previous"),
+                           **source_of(params, None, check_mode))
+    return False, dict(changed=True, manifest=manifest, previous=before, install_warnings=list(inst.messages),
+                       **source_of(params, inst.source, check_mode))
+
+
+def source_of(params: dict, source: str | None, check_mode: bool) -> dict:
+    """``package_source`` of a state=present run that did not fail: how the package reached the host (``kept``:
+    nothing travelled - installed already or kept; ``pulled`` from ``package_url``; ``pushed`` by the action plugin;
+    ``given``: a ``package`` already on the host). Nothing in check mode (nothing travels)."""
+    if params["state"] != "present" or check_mode:
+        return {}
+    out = {"package_source": source or "kept"}
+    if source == "pulled":
+        out["package_url"] = params.get("fetch_url")
+    return out
 
 
 def execute(params: dict, run, check_mode: bool) -> tuple[bool, dict]:

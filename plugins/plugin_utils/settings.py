@@ -40,8 +40,85 @@ DEPRECATED: dict[str, tuple[str, str]] = {
        for n in ("batch", "max_fail_percent", "verify", "auto_rollback", "drain_command", "undrain_command",
                  "drain_tasks", "undrain_tasks")},
 }
+SOURCES = ("pull", "push")   # fa_install_source (docs/distribution.md)
 BATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 WHERE = "(-e, group_vars or host_vars)"
+
+
+# The run's settings as preflight reads them (:func:`collect`, action plugin fa_preflight), in this order: each from
+# its variable as given (None: not set, not checked); a replaced name's value stands in for its replacement while
+# the replacement is not set (DEPRECATED), and the deprecated names are read too, to be warned about.
+GATHERED: tuple[str, ...] = (
+    "fa_install_force",
+    "fa_rollout_verify",
+    "fa_rollout_auto_rollback",
+    "fa_rollout_batch",
+    "fa_rollout_max_fail_percent",
+    "fa_preflight_env_check",
+    "fa_preflight_require_healthy",
+    "fa_preflight_fast_path",
+    "fa_rolling_verify",
+    "fa_rolling_auto_rollback",
+    "fa_rolling_batch",
+    "fa_rolling_max_fail_percent",
+    "fa_rolling_drain_command",
+    "fa_rolling_undrain_command",
+    "fa_rolling_drain_tasks",
+    "fa_rolling_undrain_tasks",
+    "fa_preflight_end_converged",
+    "fa_preflight_quick_converged",
+    "fa_preflight_reuse_npu_facts",
+    "fa_preflight_expect_npus",
+    "fa_build_jobs",
+    "fa_build_jobs_cap",
+    "fa_verify_timeout",
+    "fa_verify_quick",
+    "fa_verify_devices",
+    "fa_vendor",
+    "fa_install_path",
+    "fa_state_dir",
+    "fa_build_dir",
+    "fa_ascend_home",
+    "fa_python",
+    "fa_npu_smi",
+    "fa_repo_url",
+    "fa_repo_bundle",
+    "fa_recipe",
+    "fa_artifact_host",
+    "fa_artifact_store_dir",
+    "fa_build_host",
+    "fa_install_ldconfig_file",
+    "fa_rollout_drain_command",
+    "fa_verify_metrics_dir",
+    "fa_rollout_slurm_node",
+    "fa_rollout_slurm_host",
+    "fa_rollout_k8s_node",
+    "fa_rollout_kubectl_host",
+    "fa_rollout_kubeconfig",
+    "fa_rollout_undrain_command",
+    "fa_install_source",
+    "fa_install_seed_host",
+    "fa_install_serve_port",
+    "fa_install_serve_address",
+    "fa_install_serve_timeout",
+    "fa_install_fetch_timeout",
+)
+# the replacement -> the old name whose value it takes while it is not set itself
+FALLBACK: dict[str, str] = {new: old for old, (new, _note) in DEPRECATED.items() if new.startswith("fa_rollout_")}
+
+
+def collect(get: Any) -> dict[str, Any]:
+    """The run's settings (variable -> value as given), read with ``get(name)`` (None when the variable is not
+    defined). The shared store's folder counts only with ``fa_artifact_store: host``."""
+    out: dict[str, Any] = {}
+    for name in GATHERED:
+        value = get(name)
+        if value is None and name in FALLBACK:
+            value = get(FALLBACK[name])
+        out[name] = value
+    if (get("fa_artifact_store") or "local") != "host":
+        out["fa_artifact_store_dir"] = None
+    return out
 
 
 def _problem(name: str, value: Any, needed: str, fix: str) -> dict[str, str]:
@@ -147,6 +224,12 @@ STRINGS: dict[str, tuple[Any, str, str, bool]] = {
     "fa_artifact_host": (host_name_ok,
                          "empty or an inventory host name (letters, digits, . _ : -)",
                          "set fa_artifact_host to a host of the inventory, or leave it empty", True),
+    "fa_install_seed_host": (host_name_ok, "empty (each build key's own seed: the artifact host, the build host or "
+                             "a host that needs the package) or an inventory host name (letters, digits, . _ : -)",
+                             "set fa_install_seed_host to a host of the inventory, or leave it empty", True),
+    "fa_install_serve_address": (host_name_ok, "empty (the seed's ansible_host, else its inventory name) or the host "
+                                 "name or IP address the other hosts reach the seed on (letters, digits, . _ : -)",
+                                 "set fa_install_serve_address to e.g. 10.0.0.11, or leave it empty", True),
     "fa_verify_metrics_dir": (abs_path_ok, f"empty (no metrics file) or {PATH_RULE}",
                               "set fa_verify_metrics_dir to node_exporter's textfile folder, e.g. "
                               "/var/lib/node_exporter/textfile_collector, or leave it empty", True),
@@ -255,6 +338,19 @@ def problems(settings: dict[str, Any] | None, device_count: int | None = None) -
             n = _int(s[name])
             if n is None or n < low:
                 out.append(_problem(name, s[name], f"an integer >= {low}", f"set {name} to {fix}"))
+    for name, low, high, fix in (("fa_install_serve_port", 1024, 65535, "a free TCP port open between the hosts, "
+                                  "e.g. 58642"),
+                                 ("fa_install_serve_timeout", 1, None, "seconds the seed's server may run, e.g. 7200"),
+                                 ("fa_install_fetch_timeout", 1, None, "seconds a pull may stall, e.g. 60")):
+        if name in s:
+            n = _int(s[name])
+            if n is None or n < low or (high is not None and n > high):
+                needed = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
+                out.append(_problem(name, s[name], needed, f"set {name} to {fix}"))
+    if "fa_install_source" in s and s["fa_install_source"] not in SOURCES:
+        out.append(_problem("fa_install_source", s["fa_install_source"], " or ".join(SOURCES),
+                            "set fa_install_source to pull (hosts fetch the package from one seed host per build key) "
+                            "or push (the controller sends it to every host)"))
     if "fa_rollout_batch" in s and not batch_ok(s["fa_rollout_batch"]):
         out.append(_problem("fa_rollout_batch", s["fa_rollout_batch"],
                             "a host count >= 1, a percentage such as '25%', or a list of those such as [1, '10%']",
