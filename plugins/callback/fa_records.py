@@ -33,7 +33,7 @@ from typing import Any
 from ansible import constants as C
 from ansible import context
 from ansible.plugins.callback import CallbackBase
-from ansible_collections.ascend.fa.plugins.plugin_utils import junit, records
+from ansible_collections.ascend.fa.plugins.plugin_utils import junit, preload, records
 
 FILES = ("report.json", "report.html", "junit.xml")
 
@@ -55,6 +55,8 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reset(None)
+        # the collection's filters and their controller code, imported once here instead of in every task worker
+        preload.preload()
 
     def _reset(self, playbook: str | None) -> None:
         self._record = records.RunRecord()
@@ -80,7 +82,12 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook: Any) -> None:
         self._reset(getattr(playbook, "_file_name", None))
 
+    def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
+        # before the task's workers are forked: what the main process holds is left out of their garbage collection
+        preload.freeze()
+
     def v2_playbook_on_play_start(self, play: Any) -> None:
+        preload.thaw()
         self._guard("reading the play's hosts", self._play_start, play)
 
     def _play_start(self, play: Any) -> None:

@@ -100,6 +100,12 @@ options:
   results_file:
     description: When set, the JSON result is also written to this path on the host (not in check mode).
     type: path
+  controller_results:
+    description:
+      - Path on the controller where the action plugin (C(plugins/action/fa_verify.py)) writes the host's result
+        (ok, summary, cards, failed cards, commands, package) right after the check, also when it failed; never seen
+        by the module, never in check mode, never counted as a change.
+    type: path
   env_checks:
     description:
       - The fresh-login-shell environment checks (the C(checks) list of C(plugins/plugin_utils/data/env_checks.yml)); those of
@@ -351,6 +357,8 @@ def build_module() -> AnsibleModule:
             "extra_args": {"type": "list", "elements": "str", "default": []},
             "quick": {"type": "bool", "default": True},
             "results_file": {"type": "path"},
+            # handled by the action plugin (plugins/action/fa_verify.py), never sent here
+            "controller_results": {"type": "path"},
             "env_checks": {"type": "list", "elements": "dict", "default": []},
             "env_host": {"type": "str"},
             "state_dir": {"type": "path", "default": ENV_DEFAULTS["state_dir"]},

@@ -171,9 +171,16 @@ def test_the_record_has_one_writer_that_keeps_or_clears_it():
         assert cleared["ansible_facts"] == {"ascend_fa_converged": {}} and cleared["recorded"] is False
     assert "ansible_facts" not in fa_gate.verdict([], [], "s")
     assert "ansible_facts" not in fa_gate.verdict([], ["h1: blocked"], "s")
+    # the one function that builds the record is fa_converged.record: the whole preflight in one task (fa_preflight)
+    # calls it, and no other action builds the fact itself
     writers = [str(f.relative_to(ROOT)) for f in (ROOT / "plugins").rglob("*.py") if "ascend_fa_converged" in f.read_text()
                and "ansible_facts" in f.read_text() and f.parent.name == "action"]
-    assert writers == ["plugins/action/fa_converged.py"]
+    assert sorted(writers) == ["plugins/action/fa_converged.py", "plugins/action/fa_preflight.py",
+                               "plugins/action/fa_rollout_record.py"]
+    for other in ("plugins/action/fa_preflight.py", "plugins/action/fa_rollout_record.py"):
+        src = (ROOT / other).read_text()
+        assert "fa_converged.record(" in src and "FACT" not in src
+        assert '"ascend_fa_converged":' not in src
 
 
 def test_record_survives_in_the_fact_cache_and_ends_an_unchanged_host(tmp_path):
