@@ -80,17 +80,7 @@ def private_copy(source: str, sha256: str, folder: str) -> str:
     return copy
 
 
-def kept_sha256s(facts: dict | None) -> set[str]:
-    """The sha256s the host keeps as ``packages/<sha256>.run``, according to its ``ascend`` facts (the manifest: the
-    installed package and the previous one)."""
-    manifest = ((facts or {}).get("ascend") or {}).get("fa_package") or {}
-    if not isinstance(manifest, dict):
-        return set()
-    shas = {manifest.get("sha256")}
-    previous = manifest.get("previous")
-    if isinstance(previous, dict):
-        shas.add(previous.get("sha256"))
-    return {s for s in shas if isinstance(s, str) and s}
+kept_sha256s = artifacts.kept_sha256s
 
 
 def transfer_decision(args: dict, facts: dict | None, check_mode: bool) -> tuple[bool, str]:

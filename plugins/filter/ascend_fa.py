@@ -104,6 +104,16 @@ def _key(create: bool = False) -> bytes | None:
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def fa_pull_keys(hostvars, hosts: list[str], cached: dict) -> list[str]:
+    """The build keys a seed host must serve: needed by a host of ``hosts`` that does not keep the package already."""
+    return artifacts.pull_keys(hostvars, list(hosts or []), cached or {})
+
+
+def fa_rollout_targets(hostvars, hosts: list[str], install: bool = True) -> list[str]:
+    """The hosts the install play takes (playbooks/deploy.yml play 2's ``hosts``): need the package, build cached."""
+    return artifacts.rollout_targets(hostvars, list(hosts or []), bool(install))
+
+
 def fa_cached_artifacts(keys: list[str], cache_dir: str) -> dict:
     """Build key -> artifact record for the keys whose entry in the controller cache is signed by this controller's
     key and intact. A refused entry (unsigned, foreign key, edited, swapped, package replaced) is left out, so the
@@ -212,6 +222,8 @@ class FilterModule:
             "fa_env_checks": fa_env_checks,
             "fa_build_plan": fa_build_plan,
             "fa_cached_artifacts": fa_cached_artifacts,
+            "fa_pull_keys": fa_pull_keys,
+            "fa_rollout_targets": fa_rollout_targets,
             "fa_artifact_sign": fa_artifact_sign,
             "fa_trusted_sha256s": fa_trusted_sha256s,
             "fa_untrusted_package": fa_untrusted_package,

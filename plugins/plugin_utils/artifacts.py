@@ -118,3 +118,44 @@ def lookup_many(cache_dir: str, keys: list[str], secret: bytes | None = None,
         elif why and refused is not None:
             refused[key] = why
     return found
+
+
+def kept_sha256s(facts: dict | None) -> set[str]:
+    """The sha256s the host keeps as ``packages/<sha256>.run``, according to its ``ascend`` facts (the manifest: the
+    installed package and the previous one)."""
+    manifest = ((facts or {}).get("ascend") or {}).get("fa_package") or {}
+    if not isinstance(manifest, dict):
+        return set()
+    shas = {manifest.get("sha256")}
+    previous = manifest.get("previous")
+    if isinstance(previous, dict):
+        shas.add(previous.get("sha256"))
+    return {s for s in shas if isinstance(s, str) and s}
+
+
+def pull_keys(hostvars, hosts: list[str], cached: dict) -> list[str]:
+    """The build keys (sorted) that a host of ``hosts`` needs (``fa_needs_install``) and the controller's cache has
+    (``cached``): the keys a seed must serve. Also for a host whose facts say it keeps the package (a verification
+    again, a repair): its manifest names the kept copy, but the copy may be gone, and then the host pulls too."""
+    keys = set()
+    for host in hosts:
+        hv = hostvars[host]
+        if str(hv.get("fa_needs_install")).lower() == "true" and hv.get("fa_build_key") in (cached or {}):
+            keys.add(hv.get("fa_build_key"))
+    return sorted(keys)
+
+
+def rollout_targets(hostvars, hosts: list[str], install: bool = True) -> list[str]:
+    """The hosts of ``hosts`` to hand to the install play: the run's first play found that each needs the package
+    (``fa_needs_install``) and its build key is in the controller's cache (``fa_cached``, signed and intact). Hosts
+    the first play stopped are left out by Ansible itself (a failed host runs no later play). None when ``install``
+    is false (the run's tags leave the install out)."""
+    if not install:
+        return []
+    out = []
+    for host in hosts:
+        hv = hostvars[host]
+        needs = str(hv.get("fa_needs_install")).lower() == "true"
+        if needs and hv.get("fa_build_key") in (hv.get("fa_cached") or {}):
+            out.append(host)
+    return out

@@ -53,7 +53,7 @@ def test_first_deploy_builds_once_per_target_and_installs_everywhere(fleet, depl
     assert len(verify) == 8
 
 
-GATHER = "ascend.fa.fa_preflight : Gather Ascend facts"
+CHECK = "ascend.fa.fa_preflight : Check this host"
 
 
 def _task_hosts(out: str, task: str) -> set[str]:
@@ -67,6 +67,23 @@ def _task_hosts(out: str, task: str) -> set[str]:
     return hosts
 
 
+def _checked(out: str, step: str) -> set[str]:
+    """The hosts whose one-task preflight (action fa_preflight, run with -v) ended at ``step``: 'fast path' (ended by
+    the comparison with its last clean run) or 'verdict' (the full check: ascend_facts ran)."""
+    hosts: set[str] = set()
+    for block in out.split("TASK [")[1:]:
+        head, _, body = block.partition("\n")
+        if CHECK not in head:
+            continue
+        current = None
+        for line in body.splitlines():
+            if line.startswith(("ok: [", "changed: [", "fatal: [")):
+                current = line.split("[", 1)[1].split("]", 1)[0]
+            elif current and line.strip() == f"step: {step}":
+                hosts.add(current)
+    return hosts
+
+
 def test_rerun_is_a_no_op(fleet, deployed):
     run = fleet.play("deploy_fa.yml", "-v")
     assert run.rc == 0, run.out[-3000:]
@@ -75,8 +92,8 @@ def test_rerun_is_a_no_op(fleet, deployed):
     assert len(fleet.builds()) == 2
     # the fast path: every host was recorded by the rollout (install + every card passed) and is unchanged since,
     # so one file-metadata comparison ends it; none of them runs the full check (ascend_facts)
-    assert _task_hosts(run.out, "Compare the host with its last clean run") == set(fleet.hosts)
-    assert _task_hosts(run.out, GATHER) == set(), [
+    assert _checked(run.out, "fast path") == set(fleet.hosts)
+    assert _checked(run.out, "verdict") == set(), [
         line for line in run.out.splitlines() if "changed since the last clean run" in line]
 
 
@@ -87,11 +104,12 @@ def test_a_changed_host_gets_the_full_check_and_the_others_do_not(fleet, deploye
         run = fleet.play("deploy_fa.yml", "-v")
         assert run.rc == 0, run.out[-3000:]
         assert set(run.changed().values()) == {0}, run.changed()
-        assert _task_hosts(run.out, GATHER) == {host}
+        assert _checked(run.out, "verdict") == {host}
         assert "changed since the last clean run: environment" in run.out
         # the full check found it converged and clean: recorded again, so the next rerun is fast for it too
-        again = fleet.play("deploy_fa.yml")
-        assert again.rc == 0 and _task_hosts(again.out, GATHER) == set(), again.out[-3000:]
+        again = fleet.play("deploy_fa.yml", "-v")
+        assert again.rc == 0 and _checked(again.out, "verdict") == set(), again.out[-3000:]
+        assert _checked(again.out, "fast path") == set(fleet.hosts)
     finally:
         fleet.sh(host, "rm -f /etc/profile.d/zz-fa-test.sh")
 
