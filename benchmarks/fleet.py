@@ -563,7 +563,7 @@ def render_md(result: dict[str, Any]) -> str:
                          + " | ".join(f"{_fmt(pc[p]['controller'])} / {_fmt(pc[p]['node'])}" for p in PHASES) + " |")
     lines += ["", "Phases: roles fa_preflight (+fa_common), fa_fetch, fa_build, fa_install, "
               "fa_verify, and fa_rollout's own tasks (rollout records, drain hooks); play-level: tasks outside the roles "
-              "(the first play's hand-off of the hosts to install to the second play).", "", "## Against the targets", ""]
+              "(includes of run-once steps such as the package seed, the run's summary).", "", "## Against the targets", ""]
     for mode, s in result["summary"].items():
         name = STRATEGIES[mode]
         big = s["largest_n"]

@@ -11,7 +11,8 @@ short_description: A host's whole preflight in one task - lock, rerun fast path,
 description:
   - Action plugin only (C(plugins/action/fa_preflight.py)); on the host it runs one module (M(ascend.fa.ascend_facts)),
     or, for a host recorded as converged under this run's key, one plain command (the fast path's comparison).
-  - In order, stopping at the first that decides: this run's lock on the host (controller); the rerun fast path
+  - >-
+    In order, stopping at the first that decides - this run's lock on the host (controller); the rerun fast path
     (C(quick_converged=true) when nothing changed since the host's last clean run); the run's settings (a bad value
     fails the host before anything runs on it); M(ascend.fa.ascend_facts) with O(facts_args); the verdict
     (compatibility matrix, checklist, drift, environment findings, the trust check of the installed package); the

@@ -154,7 +154,10 @@ def rollout_targets(hostvars, hosts: list[str], install: bool = True) -> list[st
         return []
     out = []
     for host in hosts:
-        hv = hostvars[host]
+        try:
+            hv = hostvars[host]
+        except KeyError:        # no variables to read (ansible-playbook --syntax-check has none)
+            continue
         needs = str(hv.get("fa_needs_install")).lower() == "true"
         if needs and hv.get("fa_build_key") in (hv.get("fa_cached") or {}):
             out.append(host)
