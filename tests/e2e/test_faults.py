@@ -30,6 +30,7 @@ STATE = "/var/lib/ascend-fa"
 VENDORS = "/usr/local/Ascend/cann/opp/vendors"
 INSTALL_TASK = "ascend.fa.fa_install : Install, register and record the package"
 VERIFY_TASK = "ascend.fa.fa_verify : Run fa_check.py on every card in parallel"
+FIRST_ROLLOUT_TASK = "ascend.fa.fa_rollout : Remember what this host had before"
 
 
 # --------------------------------------------------------------------------------------------------- fleets
@@ -114,14 +115,17 @@ class Step:
 
 
 def when_task_starts(task: str, host: str) -> Callable[[str], bool]:
-    """Fires on the header of ``task`` (ROLE : NAME) in the batch that includes ``host``: armed by the line
-    ``included: ROLE for ..., host, ...`` that includes the role for that batch."""
-    role = task.split(" : ")[0]
+    """Fires on the header of ``task`` (ROLE : NAME) in the rollout batch that includes ``host``: armed by the host's
+    result line of the rollout's first task of each batch ("Remember what this host had before"; the roles it runs
+    are imported, so no "included:" line names the batch's hosts)."""
     armed = False
+    in_first = False
 
     def fires(line: str) -> bool:
-        nonlocal armed
-        if line.startswith(f"included: {role} for ") and host in line.split(" for ", 1)[1].replace(",", " ").split():
+        nonlocal armed, in_first
+        if line.startswith("TASK ["):
+            in_first = line.startswith(f"TASK [{FIRST_ROLLOUT_TASK}]")
+        elif in_first and line.startswith((f"ok: [{host}]", f"changed: [{host}]")):
             armed = True
         return armed and line.startswith(f"TASK [{task}]")
 
