@@ -74,6 +74,16 @@ def record(key: str, fingerprint: dict, by: str, keep: bool, now: datetime | Non
     return {"changed": False, "recorded": bool(rec), "ansible_facts": {FACT: rec}}
 
 
+def compare(action: ActionBase, fingerprint: dict, task_vars: dict, python: str | None = None) -> dict:
+    """The comparison on ``action``'s host, one plain command (also the fast path of the action fa_preflight)."""
+    python = python or action._templar.template(  # noqa: SLF001 - the action's own templar
+        task_vars.get("ansible_python_interpreter")
+        or (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python") or "python3")
+    # the program as an argument, not on stdin: every connection takes that (paramiko has no stdin for commands)
+    res = action._low_level_execute_command(f"{python} -c {shlex.quote(script(fingerprint))}")  # noqa: SLF001
+    return parse(res.get("rc", 1), res.get("stdout", ""), res.get("stderr", ""))
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -84,11 +94,5 @@ class ActionModule(ActionBase):
         if args["state"] == "record":      # controller only: nothing runs on the host
             result.update(record(args["key"], args["fingerprint"], args["by"], args["keep"]))
             return result
-        task_vars = task_vars or {}
-        python = args["python"] or self._templar.template(
-            task_vars.get("ansible_python_interpreter")
-            or (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python") or "python3")
-        # the program as an argument, not on stdin: every connection takes that (paramiko has no stdin for commands)
-        res = self._low_level_execute_command(f"{python} -c {shlex.quote(script(args['fingerprint']))}")
-        result.update(parse(res.get("rc", 1), res.get("stdout", ""), res.get("stderr", "")))
+        result.update(compare(self, args["fingerprint"], task_vars or {}, args["python"]))
         return result

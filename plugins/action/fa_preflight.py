@@ -27,8 +27,6 @@ Blocking problems do not fail this task (a failed task's facts would be lost: th
 
 from __future__ import annotations
 
-import shlex
-
 from ansible.plugins.action import ActionBase
 from ansible_collections.ascend.fa.plugins.action import fa_converged, fa_gate, fa_lock
 from ansible_collections.ascend.fa.plugins.plugin_utils import compat, preflight, settings, trust
@@ -50,14 +48,13 @@ ARGUMENT_SPEC = {
     # arguments of the module ascend_facts
     "facts_args": {"type": "dict", "required": True},
 }
-TRUE_WORDS = settings.TRUE_WORDS
 
 
 def _on(value: object) -> bool:
-    return str(value).strip().lower() in TRUE_WORDS
+    return str(value).strip().lower() in settings.TRUE_WORDS
 
 
-def fast_path_applies(args: dict, facts: dict, recorded: dict, key: str, bad_settings: list, untrusted: list) -> bool:
+def fast_path_applies(args: dict, recorded: dict, key: str, bad_settings: list, untrusted: list) -> bool:
     """Whether the host's recorded clean run may end it after the comparison (the role's former conditions)."""
     return (bool(args["fast_path"]) and not _on(args.get("force"))
             and (recorded or {}).get("key", "") == key and bool((recorded or {}).get("fingerprint"))
@@ -116,9 +113,9 @@ class ActionModule(ActionBase):
 
         # 2. the rerun fast path
         recorded = cached.get("ascend_fa_converged") or {}
-        if fast_path_applies(args, old_facts, recorded, key,
+        if fast_path_applies(args, recorded, key,
                              bad_settings, trust.installed_problems(old_facts, cache_dir, secret) if old_facts else []):
-            quick = self._compare(recorded["fingerprint"], task_vars)
+            quick = fa_converged.compare(self, recorded["fingerprint"], task_vars)
             if quick.get("converged"):
                 return self._done(result, warnings, quick_converged=True, quick=quick, converged_key=key,
                                   msg=f"{host}: unchanged since its last clean run ({recorded.get('by')}, "
@@ -164,14 +161,6 @@ class ActionModule(ActionBase):
                 return None
             return self._templar.template(task_vars[name])
         return get
-
-    def _compare(self, fingerprint: dict, task_vars: dict) -> dict:
-        """fa_converged's comparison on the host: one plain command."""
-        python = self._templar.template(
-            task_vars.get("ansible_python_interpreter")
-            or (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python") or "python3")
-        res = self._low_level_execute_command(f"{python} -c {shlex.quote(fa_converged.script(fingerprint))}")
-        return fa_converged.parse(res.get("rc", 1), res.get("stdout", ""), res.get("stderr", ""))
 
     @staticmethod
     def _done(result: dict, warnings: list[str], **extra) -> dict:

@@ -18,8 +18,6 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.ascend.fa.plugins.action.fa_report import render_content, write_atomic
 
-ACTION_ONLY_ARGS = ("controller_results",)
-
 
 def controller_record(host: str, res: dict[str, Any]) -> dict[str, Any]:
     """What the controller keeps of a verification (the report and ``ascend-fa report`` read it)."""

@@ -133,16 +133,24 @@ def kept_sha256s(facts: dict | None) -> set[str]:
     return {s for s in shas if isinstance(s, str) and s}
 
 
+def _needing(hostvars, hosts: list[str]):
+    """(host, its variables) of the hosts of ``hosts`` that the run's first play found needing the package
+    (``fa_needs_install``); a host without variables (ansible-playbook --syntax-check has none) is left out."""
+    for host in hosts:
+        try:
+            hv = hostvars[host]
+        except KeyError:
+            continue
+        if str(hv.get("fa_needs_install")).lower() == "true":
+            yield host, hv
+
+
 def pull_keys(hostvars, hosts: list[str], cached: dict) -> list[str]:
     """The build keys (sorted) that a host of ``hosts`` needs (``fa_needs_install``) and the controller's cache has
     (``cached``): the keys a seed must serve. Also for a host whose facts say it keeps the package (a verification
     again, a repair): its manifest names the kept copy, but the copy may be gone, and then the host pulls too."""
-    keys = set()
-    for host in hosts:
-        hv = hostvars[host]
-        if str(hv.get("fa_needs_install")).lower() == "true" and hv.get("fa_build_key") in (cached or {}):
-            keys.add(hv.get("fa_build_key"))
-    return sorted(keys)
+    return sorted({hv.get("fa_build_key") for _host, hv in _needing(hostvars, hosts)
+                   if hv.get("fa_build_key") in (cached or {})})
 
 
 def rollout_targets(hostvars, hosts: list[str], install: bool = True) -> list[str]:
@@ -152,13 +160,4 @@ def rollout_targets(hostvars, hosts: list[str], install: bool = True) -> list[st
     is false (the run's tags leave the install out)."""
     if not install:
         return []
-    out = []
-    for host in hosts:
-        try:
-            hv = hostvars[host]
-        except KeyError:        # no variables to read (ansible-playbook --syntax-check has none)
-            continue
-        needs = str(hv.get("fa_needs_install")).lower() == "true"
-        if needs and hv.get("fa_build_key") in (hv.get("fa_cached") or {}):
-            out.append(host)
-    return out
+    return [host for host, hv in _needing(hostvars, hosts) if hv.get("fa_build_key") in (hv.get("fa_cached") or {})]
