@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -912,7 +913,25 @@ def kill_for(node: Node, kind: str) -> None:
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    left = wait_gone(victims)
+    if left:
+        raise ActionError(f"{kind}: processes {left} were still there {KILL_WAIT_S:g} s after SIGKILL")
     node.changes.append(f"{kind}: killed {len(victims)} processes")
+
+
+KILL_WAIT_S = 10.0
+
+
+def wait_gone(pids: Sequence[int], proc: Path = Path("/proc"), timeout: float = KILL_WAIT_S) -> list[int]:
+    """Wait until none of ``pids`` is in ``proc`` any more and return those still there at ``timeout``. A killed
+    process stays a zombie until its parent (sim-init, every POLL_S) reaps it; a fault that returned before that
+    left ``ps`` showing ``[sshd] <defunct>``, which a real lost host never shows a second later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [pid for pid in pids if (proc / str(pid)).exists()]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
 
 
 def action_host_down(node: Node) -> None:

@@ -207,6 +207,16 @@ def test_victims_of_host_down_and_partition() -> None:
     assert sim_apply.ancestors(32, procs) == {32, 31, 30, 20, 1}
 
 
+def test_wait_gone_waits_until_the_killed_process_is_reaped() -> None:
+    child = subprocess.Popen(["sleep", "60"])
+    os.kill(child.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert Path(f"/proc/{child.pid}").exists()                 # killed but not reaped: a zombie, as ps shows it
+    assert sim_apply.wait_gone([child.pid], timeout=0.3) == [child.pid]
+    child.wait()                                               # the parent (sim-init on a node) reaps it
+    assert sim_apply.wait_gone([child.pid], timeout=0.3) == []
+
+
 def test_list_processes_reads_proc() -> None:
     procs = sim_apply.list_processes()
     me = [p for p in procs if p[0] == os.getpid()]

@@ -31,6 +31,13 @@ def node(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     fleet.destroy(folder)
 
 
+@pytest.fixture(autouse=True)
+def _cleared(node: Path):  # type: ignore[no-untyped-def]
+    """Each test starts and ends on a healthy node, so one failure does not fail the tests after it."""
+    yield
+    fleet.inject_fault(node, 1, "clear")
+
+
 def ssh(folder: Path, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*fleet.ssh_argv(folder, 1), command], capture_output=True, text=True, timeout=timeout,
                           check=False)
