@@ -14,7 +14,9 @@ same code, in one worker:
    under this run's key, the settings are valid and the installed package is the one this controller signed: an
    unchanged host is answered ``quick_converged`` (the role ends it) and nothing else runs;
 3. the run's settings (``plugin_utils/settings.py``): a bad value fails the host before anything runs on it, one line
-   per variable (value, what is needed, the fix); deprecated names become warnings;
+   per variable (value, what is needed, the fix); deprecated names become warnings; the same step checks the
+   variables of the pipeline roles' argument specs (``settings.SPEC_ROLES``), which the playbooks import without
+   Ansible's own check (a task per role and host);
 4. the module ``ascend_facts`` (``facts_args``, unchanged), whose ``ansible_facts.ascend`` this task returns;
 5. the verdict (``plugin_utils/preflight.py`` ``decide``) with the module's environment findings and the trust check
    of the installed package;
@@ -104,7 +106,9 @@ class ActionModule(ActionBase):
         cached = (task_vars.get("ansible_facts") or {})
         old_facts = cached.get("ascend") or {}
         key = preflight.converged_key(args["recipe"], {**opts, **args["key_extra"]})
-        bad_settings = settings.problems(opts.get("settings") or {})
+        # and the variables of the pipeline roles' own argument specs (the playbooks import those roles without
+        # Ansible's per-host check: settings.SPEC_ROLES)
+        bad_settings = settings.problems(opts.get("settings") or {}) + settings.spec_problems(self._getter(task_vars))
         try:
             secret = trust.load_key()
         except trust.TrustError as exc:

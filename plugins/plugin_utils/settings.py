@@ -16,7 +16,9 @@ A value of ``None`` means "not set here" (the role's default applies) and is not
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 from typing import Any
 
 from .compat import ERROR, WARNING, Problem
@@ -376,4 +378,59 @@ def deprecations(settings: dict[str, Any] | None) -> list[dict[str, str]]:
         new, note = DEPRECATED[name]
         out.append(Problem(DEPRECATED_CODE, WARNING, f"setting {name} is deprecated", repr(value), new,
                            f"set {new} instead {WHERE}: {note}; {name} goes in the next release").as_dict())
+    return out
+
+
+# --- the roles' own argument specs, checked once per host in preflight ------------------------------------------------
+# The deploy and upgrade playbooks import these roles with rolespec_validate: false: Ansible's check is a task per
+# role and host (a forked worker each, about 0.03-0.04 CPU s of the controller: benchmarks/README.md), six per host.
+# Preflight checks the same specs (meta/argument_specs.yml, entry point main) for the whole run in its one task, and
+# a bad value is a blocking problem like the ones above. fa_common, the first role of every play (a dependency),
+# keeps Ansible's own check of its spec. The variables of GATHERED are checked above, with stricter rules.
+SPEC_ROLES = ("fa_preflight", "fa_fetch", "fa_build", "fa_install", "fa_verify", "fa_rollout")
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
+
+@functools.cache
+def role_options(role: str, roles_dir: str = str(ROLES_DIR)) -> dict[str, dict[str, Any]]:
+    """The options of ``role``'s argument spec (entry point main); {} when the role has none."""
+    import yaml
+
+    path = Path(roles_dir) / role / "meta" / "argument_specs.yml"
+    if not path.is_file():
+        return {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return ((data or {}).get("argument_specs") or {}).get("main", {}).get("options") or {}
+
+
+def _needed(spec: dict[str, Any]) -> str:
+    out = spec.get("type", "str")
+    if spec.get("elements"):
+        out += f" of {spec['elements']}"
+    if spec.get("choices"):
+        out += ", one of " + ", ".join(map(str, spec["choices"]))
+    return out
+
+
+def spec_problems(get: Any, roles: tuple[str, ...] = SPEC_ROLES, roles_dir: str = str(ROLES_DIR)
+                  ) -> list[dict[str, str]]:
+    """Problems (code ``bad_setting``) of the variables that ``roles``' argument specs describe, each read with
+    ``get(name)`` (None: not set, not checked) and checked alone against its spec, as Ansible's role check would."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    out: list[dict[str, str]] = []
+    seen: set[str] = set(GATHERED)
+    for role in roles:
+        for name, spec in role_options(role, roles_dir).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            value = get(name)
+            if value is None:
+                continue
+            errors = ArgumentSpecValidator({name: spec}).validate({name: value}).error_messages
+            if errors:
+                out.append(Problem(CODE, ERROR, f"setting {name} is not valid: {errors[0]}", repr(value),
+                                   _needed(spec), f"give {name} as roles/{role}/meta/argument_specs.yml describes "
+                                   f"{WHERE}").as_dict())
     return out

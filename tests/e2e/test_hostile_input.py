@@ -69,6 +69,10 @@ def test_hostile_settings_stop_the_host_in_preflight_and_nothing_runs(fleet, mar
         "fa_repo_bundle": f"/tmp/b.bundle;touch {m['repo_bundle']}",
         "fa_build_host": f"-oProxyCommand=touch {m['build_host']}",
         "fa_rollout_drain_command": ["systemctl", f"stop\ntouch {m['drain']}"],
+        # of the roles' argument specs, checked by preflight (the playbooks import those roles without Ansible's
+        # per-host check): a type the spec refuses
+        "fa_build_timeout": "ten minutes",
+        "fa_fetch_depth": {"depth": 1},
     }
     run = fleet.play("deploy_fa.yml", "-e", json.dumps(hostile))
     assert run.rc != 0 and run.failed() == [host], run.out[-4000:]

@@ -89,7 +89,7 @@ def test_tarball_holds_the_checkouts_files_unchanged(built):
         facts = _member(tar, "plugins/modules/ascend_facts.py")
         deploy = _member(tar, "playbooks/deploy.yml")
     assert "from ansible_collections.ascend.fa.plugins.module_utils.ascend_facts_lib import" in facts
-    assert "role: ascend.fa.fa_preflight" in deploy and "ascend.fa.fa_steps(ansible_skip_tags)" in deploy
+    assert "name: ascend.fa.fa_preflight" in deploy and "ascend.fa.fa_steps(ansible_skip_tags)" in deploy
     assert "default(ansible_forks)" in deploy       # the run's forks: Ansible's own magic variable, no lookup plugin
     assert "plugins/plugin_utils/data/compat.yml" in names and "plugins/plugin_utils/compat.py" in names
     assert "recipes/ops-transformer-v9.0.1.yml" in names and "kernels/fa_check.py" in names
