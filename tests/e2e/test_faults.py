@@ -30,7 +30,9 @@ STATE = "/var/lib/ascend-fa"
 VENDORS = "/usr/local/Ascend/cann/opp/vendors"
 INSTALL_TASK = "ascend.fa.fa_install : Install, register and record the package"
 VERIFY_TASK = "ascend.fa.fa_verify : Run fa_check.py on every card in parallel"
-FIRST_ROLLOUT_TASK = "ascend.fa.fa_rollout : Remember what this host had before"
+# the first task of the rollout play with a result line per host (its first role's dependency, fa_common)
+FIRST_ROLLOUT_TASK = "ascend.fa.fa_common : Validating arguments against arg spec 'main'"
+ROLLOUT_PLAYS = ("PLAY [Install and verify", "PLAY [Upgrade - rolling")
 
 
 # --------------------------------------------------------------------------------------------------- fleets
@@ -116,15 +118,18 @@ class Step:
 
 def when_task_starts(task: str, host: str) -> Callable[[str], bool]:
     """Fires on the header of ``task`` (ROLE : NAME) in the rollout batch that includes ``host``: armed by the host's
-    result line of the rollout's first task of each batch ("Remember what this host had before"; the roles it runs
-    are imported, so no "included:" line names the batch's hosts)."""
+    result line of the rollout play's first task with a line per host, in each batch (FIRST_ROLLOUT_TASK; the roles
+    it runs are imported, so no "included:" line names the batch's hosts)."""
     armed = False
     in_first = False
+    in_rollout = False
 
     def fires(line: str) -> bool:
-        nonlocal armed, in_first
-        if line.startswith("TASK ["):
-            in_first = line.startswith(f"TASK [{FIRST_ROLLOUT_TASK}]")
+        nonlocal armed, in_first, in_rollout
+        if line.startswith("PLAY ["):
+            in_rollout = line.startswith(ROLLOUT_PLAYS)
+        elif line.startswith("TASK ["):
+            in_first = in_rollout and line.startswith(f"TASK [{FIRST_ROLLOUT_TASK}")
         elif in_first and line.startswith((f"ok: [{host}]", f"changed: [{host}]")):
             armed = True
         return armed and line.startswith(f"TASK [{task}]")
