@@ -11,7 +11,9 @@ does the three in one worker, with the same code:
   ``ansible.builtin.lineinfile`` (the only remote work; none on success);
 * ``path``: the record written on the controller (``fa_report.write_atomic``: temp file and rename), not a change;
 * ``converged``: the host's fast-path record (``fa_converged.record``, the one function that builds it), returned as
-  the fact ``ascend_fa_converged``.
+  the fact ``ascend_fa_converged``;
+* ``facts``: the host's outcome (``fa_rollout_result``, ``fa_rollout_from``), returned as ``rollout_facts``: the run's
+  records take them from this result (a set_fact per host did before).
 
 Nothing is written in check mode (the rollout changed nothing to record). ``result`` ``unchanged``: nothing to record
 either (the host was already converged; its records are those of the run that converged it).
@@ -30,6 +32,9 @@ ARGUMENT_SPEC = {
     "path": {"type": "str", "default": ""},
     "host_log": {"type": "str", "default": ""},
     "converged": {"type": "dict", "default": {}},
+    # the host's rollout outcome as variables (fa_rollout_result, fa_rollout_from), returned as rollout_facts for the
+    # run's records (plugin_utils/records.py run_facts_of) and the run's summary: no set_fact task per host
+    "facts": {"type": "dict", "default": {}},
 }
 # results whose reason goes into the host's own upgrades.jsonl (successful ones are in history.jsonl, by fa_install)
 HOST_LOGGED = ("rolled_back", "failed")
@@ -52,7 +57,7 @@ class ActionModule(ActionBase):
         _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         record = args["record"]
         todo = plan(record, bool(self._task.check_mode))
-        result.update(changed=False, recorded=[])
+        result.update(changed=False, recorded=[], rollout_facts=dict(args["facts"]))
         if todo["host_line"] and args["host_log"]:
             res = self._execute_module(
                 module_name="ansible.builtin.lineinfile", task_vars=task_vars,

@@ -33,6 +33,12 @@ options:
     description: C(key), C(fingerprint) and C(keep) of the fast path's record (empty - not recorded).
     type: dict
     default: {}
+  facts:
+    description:
+      - The host's rollout outcome as variables (C(fa_rollout_result), C(fa_rollout_from)), returned as
+        C(rollout_facts) for the run's records and summary.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - ascend.fa.attributes
 attributes:
@@ -53,6 +59,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rollout_facts:
+  description: The C(facts) option as given (the host's rollout outcome for the run's records).
+  type: dict
+  returned: always
 recorded:
   description: What was written - C(host), C(controller), C(converged).
   type: list

@@ -140,10 +140,14 @@ def short_role(role: Any) -> str | None:
 
 
 def run_facts_of(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The RUN_FACTS an ok result carries (set_fact, a module's ansible_facts, fa_install's manifest)."""
+    """The RUN_FACTS an ok result carries (set_fact, a module's ansible_facts, fa_rollout_record's rollout_facts,
+    fa_install's manifest)."""
     res = data.get("res") if isinstance(data.get("res"), Mapping) else {}
     facts = res.get("ansible_facts") if isinstance(res.get("ansible_facts"), Mapping) else {}
     kept = {k: v for k, v in facts.items() if k in RUN_FACTS}
+    # the rollout's outcome, which fa_rollout_record returns instead of a set_fact per host
+    rollout = res.get("rollout_facts") if isinstance(res.get("rollout_facts"), Mapping) else {}
+    kept.update({k: v for k, v in rollout.items() if k in RUN_FACTS})
     if str(data.get("task_action") or "").rsplit(".", 1)[-1] == "fa_install" and "manifest" in res:
         kept["fa_installed"] = res["manifest"]
     return kept
@@ -330,6 +334,12 @@ def _hostvar(hostvars: Any, host: str, name: str) -> Any:
         return None
 
 
+def _rollout_fact(outcome: Any, name: str) -> Any:
+    """``name`` from a registered fa_rollout_record result (fa_rollout_outcome), or None."""
+    facts = outcome.get("rollout_facts") if isinstance(outcome, Mapping) else None
+    return facts.get(name) if isinstance(facts, Mapping) else None
+
+
 def play_summary(hosts_all: Sequence[str], hosts_left: Sequence[str], hostvars: Any = None, recipe: Any = None,
                  check: bool = False, live: RunRecord | None = None) -> dict[str, Any]:
     """The summary from inside a play (the fa_run_summary filter).
@@ -348,6 +358,8 @@ def play_summary(hosts_all: Sequence[str], hosts_left: Sequence[str], hostvars: 
         for name in ("fa_needs_install", "fa_rollout_result"):
             if name not in facts and hostvars is not None:
                 value = _hostvar(hostvars, h, name)
+                if value is None and name == "fa_rollout_result":      # fa_rollout_record's result (registered)
+                    value = _rollout_fact(_hostvar(hostvars, h, "fa_rollout_outcome"), name)
                 if value is not None:
                     facts[name] = value
         rollout[h] = facts.get("fa_rollout_result")

@@ -257,3 +257,17 @@ def test_ansible_runner_job_publishes_the_summary_with_set_stats(project, tmp_pa
     assert rep["header"]["runner"] == "ansible-runner" and sorted(h["host"] for h in rep["hosts"]) == [
         "bad", "gone", "good", "pending"]
     assert (kept / "junit.xml").is_file() and (kept / "report.html").is_file()
+
+
+def test_the_rollout_outcome_comes_from_the_records_task_not_a_set_fact():
+    # roles/fa_rollout: fa_rollout_record returns the host's outcome as rollout_facts (registered fa_rollout_outcome)
+    package = {"recipe": "sim-ops-transformer-v9.0.0", "sha256": "ab" * 32}
+    data = {"task_action": "ascend.fa.fa_rollout_record", "res": {
+        "changed": False, "recorded": ["controller"], "ansible_facts": {"ascend_fa_converged": {"key": "k"}},
+        "rollout_facts": {"fa_rollout_result": "upgraded", "fa_rollout_from": package, "not_a_run_fact": 1}}}
+    assert records.run_facts_of(data) == {"fa_rollout_result": "upgraded", "fa_rollout_from": package}
+    assert records.run_facts_of({"task_action": "x", "res": {"rollout_facts": "junk"}}) == {}
+    outcome = {"a": {"fa_rollout_outcome": {"rollout_facts": {"fa_rollout_result": "installed"}}},
+               "b": {"fa_rollout_outcome": "junk"}}
+    s = records.play_summary(["a", "b"], ["a", "b"], outcome, RECIPE, live=None)
+    assert s["rollout"] == {"installed": ["a"]}
