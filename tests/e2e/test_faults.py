@@ -164,7 +164,10 @@ def play_watching(fleet, steps: list[Step], playbook: str, *args: str, timeout: 
     try:
         for line in proc.stdout:
             lines.append(line)
-            if pending and pending[0].fires(line):
+            # every pending step reads every line (when_task_starts follows the plays and batches from the start),
+            # and they fire in order
+            fired = [step.fires(line) for step in pending]
+            if pending and fired[0]:
                 step = pending.pop(0)
                 step.thread = threading.Thread(target=_inject, args=(fleet, step, started), daemon=True)
                 step.thread.start()
