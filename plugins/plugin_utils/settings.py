@@ -383,7 +383,8 @@ def deprecations(settings: dict[str, Any] | None) -> list[dict[str, str]]:
 
 # --- the roles' own argument specs, checked once per host in preflight ------------------------------------------------
 # The deploy and upgrade playbooks import these roles with rolespec_validate: false: Ansible's check is a task per
-# role and host (a forked worker each, about 0.03-0.04 CPU s of the controller: benchmarks/README.md), six per host.
+# role and host (a forked worker each, about 0.03-0.04 CPU s of the controller: benchmarks/README.md); fa_install
+# and fa_verify, imported by fa_rollout, had no such task already.
 # Preflight checks the same specs (meta/argument_specs.yml, entry point main) for the whole run in its one task, and
 # a bad value is a blocking problem like the ones above. fa_common, the first role of every play (a dependency),
 # keeps Ansible's own check of its spec. The variables of GATHERED are checked above, with stricter rules.

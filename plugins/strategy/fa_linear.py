@@ -6,7 +6,8 @@ ansible-core hands a task to a worker in ``StrategyBase._queue_task`` (ansible/p
 ``forks`` workers are busy it walks them again and again with ``time.sleep(0.0001)`` between passes until one is free.
 A task on more hosts than forks (the first play of a deploy takes the whole fleet: preflight's facts call on every
 host) keeps that loop spinning for as long as the first hosts' calls take; at 1,000 hosts and forks 50, for the whole
-preflight. Measured (benchmarks/README.md): ... This strategy first waits for a free worker, checking every
+preflight. Measured: the main process's CPU for preflight on 24 hosts with forks 16, 3.24 CPU s with linear and
+2.09 with this strategy (benchmarks/README.md). This strategy first waits for a free worker, checking every
 ``internal_poll_interval`` (the interval of ansible-core's own wait for results), then hands the task to the stock
 code, which finds that worker at once. The task order, batches, failures and everything else are linear's.
 
